@@ -1,0 +1,124 @@
+"""Loaders for the shared preference data and the fixed train/test split.
+
+Every loader yields :class:`PreferencePair` records. ``user_type`` is kept for evaluation
+only: stage-1 training never reads it (mixture learning is unsupervised).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Literal
+
+Split = Literal["train", "test", "all"]
+
+DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
+DSP_RESPONSE_KEYS = DSP_DOMAINS + ("normal",)
+HH_OBJECTIVES = ("helpful", "harmless")
+DATASETS = ("dsp", "relabeled_hh")
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    prompt: str
+    chosen: str
+    rejected: str
+    user_type: str  # evaluation only, never a training signal
+    dataset: str
+
+
+@dataclass(frozen=True)
+class RankingItem:
+    """One DSP query with its five styled responses (for ranking evaluations)."""
+
+    prompt: str
+    responses: dict[str, str]
+
+
+def default_data_root() -> Path:
+    """``../shared/data`` relative to the project root."""
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def split_of(prompt: str) -> Literal["train", "test"]:
+    """The shared split: sha1(prompt) % 5 == 0 is test."""
+    return "test" if int(hashlib.sha1(prompt.encode("utf-8")).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def is_validation(prompt: str, every: int = 8) -> bool:
+    """A deterministic slice of the *train* split held back for early stopping."""
+    return int(hashlib.sha1(("validation:" + prompt).encode("utf-8")).hexdigest(), 16) % every == 0
+
+
+def _in_split(prompt: str, split: Split) -> bool:
+    return split == "all" or split_of(prompt) == split
+
+
+def load_dsp_items(root: Path | None = None, split: Split = "all") -> list[RankingItem]:
+    path = (root or default_data_root()) / "dsp" / "domain_specific_preference.test.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        RankingItem(prompt=row["query"], responses={k: row["responses"][k] for k in DSP_RESPONSE_KEYS})
+        for row in raw
+        if _in_split(row["query"], split)
+    ]
+
+
+def dsp_pairs_of(item: RankingItem, user_type: str) -> list[PreferencePair]:
+    """User ``d`` prefers ``responses[d]`` over each of the other four."""
+    chosen = item.responses[user_type]
+    return [
+        PreferencePair(item.prompt, chosen, item.responses[other], user_type, "dsp")
+        for other in DSP_RESPONSE_KEYS
+        if other != user_type
+    ]
+
+
+def load_dsp(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+    return [p for item in load_dsp_items(root, split) for d in DSP_DOMAINS for p in dsp_pairs_of(item, d)]
+
+
+def load_relabeled_hh(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+    base = (root or default_data_root()) / "relabeled_hh"
+    pairs = []
+    for objective in HH_OBJECTIVES:
+        with gzip.open(base / f"{objective}.test.jsonl.gz", "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if not _in_split(row["prompt"], split):
+                    continue
+                label = int(row["label"])
+                pairs.append(
+                    PreferencePair(
+                        prompt=row["prompt"],
+                        chosen=row["responses"][label],
+                        rejected=row["responses"][1 - label],
+                        user_type=row["objective"],
+                        dataset="relabeled_hh",
+                    )
+                )
+    return pairs
+
+
+def load_pairs(names: Iterable[str], root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+    """Pairs of several datasets by name (``dsp``, ``relabeled_hh``)."""
+    loaders = {"dsp": load_dsp, "relabeled_hh": load_relabeled_hh}
+    out: list[PreferencePair] = []
+    for name in names:
+        if name not in loaders:
+            raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        out.extend(loaders[name](root, split))
+    return out
+
+
+def load_holdout(root: Path | None = None) -> list[PreferencePair]:
+    """Jailbreak holdout: evaluation only. responses = [safe_refusal, jailbroken_answer]."""
+    path = (root or default_data_root()) / "holdout" / "jailbroken_responses.jsonl"
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        pairs.append(PreferencePair(row["prompt"], row["responses"][0], row["responses"][1], "harmless", "holdout"))
+    return pairs

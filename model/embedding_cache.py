@@ -1,0 +1,65 @@
+"""On-disk cache of backbone embeddings, keyed by backbone identity + pooling + text hash.
+
+Layout: ``<root>/<backbone key>/shard-*.pt``; each shard holds ``keys`` (sha256 of the text
+the backbone read) and ``emb`` (N, d). New embeddings are appended as a new shard, so an
+interrupted run loses at most the shard it was writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from model.backbone import BackboneInfo
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def backbone_key(info: BackboneInfo) -> str:
+    raw = f"{info.id}|{info.fingerprint}|{info.pooling}|{info.max_length}"
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
+
+
+class EmbeddingCache:
+    def __init__(self, root: Path, info: BackboneInfo) -> None:
+        self.dir = Path(root) / backbone_key(info)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dim = info.hidden_size
+        self._rows: dict[str, torch.Tensor] = {}
+        for shard in sorted(self.dir.glob("shard-*.pt")):
+            data = torch.load(shard, weights_only=True)
+            for key, row in zip(data["keys"], data["emb"]):
+                self._rows[key] = row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def count_missing(self, texts: Sequence[str]) -> int:
+        """How many distinct texts would have to go through the backbone."""
+        return sum(1 for key in {text_key(t) for t in texts} if key not in self._rows)
+
+    def get_or_compute(
+        self, texts: Sequence[str], compute: Callable[[list[str]], torch.Tensor], chunk: int = 2048
+    ) -> torch.Tensor:
+        """(N,) texts -> (N, d); texts not cached yet are computed in chunks and saved."""
+        keys = [text_key(t) for t in texts]
+        missing: dict[str, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in self._rows:
+                missing.setdefault(key, text)
+        todo = list(missing.items())
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            emb = compute([t for _, t in part]).float().cpu()
+            part_keys = [k for k, _ in part]
+            torch.save({"keys": part_keys, "emb": emb}, self.dir / f"shard-{time.time_ns()}.pt")
+            self._rows.update(zip(part_keys, emb))
+        if not keys:
+            return torch.empty(0, self.dim)
+        return torch.stack([self._rows[k] for k in keys])

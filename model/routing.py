@@ -1,0 +1,60 @@
+"""Online MiCRo routing update for one user (stage 2). Pure torch, no I/O.
+
+A user is an offset ``u`` (K,) added to the router's logits: ``w = softmax(z + u)``
+where ``z = R p + b`` is the prior's logits for the prompt. On a label (a_w preferred
+to a_l) with per-head rewards ``r_w``, ``r_l`` (K,):
+
+    L_k = -log sigmoid(r_k(a_w) - r_k(a_l))              per-head loss
+    f   = softmax(log w - L / tau)                       Hedge target, in log space
+    mode "mirror":  u <- u - eta * (w - f)               cross-entropy(f, w) gradient step
+    mode "hedge":   u <- u - L / tau                     exact Bayesian reweighting
+
+``tau`` is the Hedge temperature, ``eta`` the step size of the mirror-descent step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+UpdateMode = Literal["mirror", "hedge"]
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    tau: float = 1.0  # Hedge temperature: smaller trusts one label more
+    eta: float = 1.0  # mirror-descent step size on the user's offset
+    mode: UpdateMode = "mirror"
+    max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
+
+
+def head_losses(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """(..., K) -> (..., K) per-head Bradley-Terry loss -log sigmoid(r_w - r_l)."""
+    return -F.logsigmoid(r_chosen - r_rejected)
+
+
+def hedge_target(log_w: torch.Tensor, losses: torch.Tensor, tau: float) -> torch.Tensor:
+    """f_k = w_k exp(-L_k/tau) / sum_j w_j exp(-L_j/tau), computed as a log-space softmax."""
+    return torch.softmax(log_w - losses / tau, dim=-1)
+
+
+def update_offset(
+    offset: torch.Tensor,
+    prior_logits: torch.Tensor,
+    r_chosen: torch.Tensor,
+    r_rejected: torch.Tensor,
+    cfg: RoutingConfig,
+) -> torch.Tensor:
+    """One label -> the user's new offset (K,). ``prior_logits`` (K,) is R p + b for the prompt."""
+    losses = head_losses(r_chosen, r_rejected)
+    if cfg.mode == "hedge":
+        new = offset - losses / cfg.tau
+    else:
+        log_w = torch.log_softmax(prior_logits + offset, dim=-1)
+        f = hedge_target(log_w, losses, cfg.tau)
+        new = offset - cfg.eta * (log_w.exp() - f)
+    new = new - new.mean()  # softmax is shift-invariant: keep the offset centred
+    return new.clamp(-cfg.max_abs_offset, cfg.max_abs_offset)
