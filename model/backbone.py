@@ -87,6 +87,7 @@ class BackboneInfo:
     hidden_size: int
     pooling: Pooling
     max_length: int
+    router_max_length: int = 128
 
 
 class Encoder:
@@ -101,6 +102,7 @@ class Encoder:
         device: str | None = None,
         dtype: str | None = None,
         max_length: int = 256,  # all-MiniLM-L6-v2 was trained on 256-token windows
+        router_max_length: int = 128,  # the router reads context + the start of the prompt; half the cost
         batch_size: int = 32,
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -121,6 +123,7 @@ class Encoder:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         window = getattr(self.model.config, "max_position_embeddings", max_length) or max_length
         self.max_length = int(min(max_length, window))
+        self.router_max_length = int(min(router_max_length, self.max_length))
         self.pooling: Pooling = pooling
         self.batch_size = batch_size
         self.info = BackboneInfo(
@@ -129,6 +132,7 @@ class Encoder:
             hidden_size=int(self.model.config.hidden_size),
             pooling=pooling,
             max_length=self.max_length,
+            router_max_length=self.router_max_length,
         )
 
     @property
@@ -169,8 +173,10 @@ class Encoder:
 
     # ---- forward ----------------------------------------------------------------------
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str], batch_size: int | None = None, progress=None) -> torch.Tensor:
-        """(N,) texts -> (N, d) float32 embeddings on cpu, in input order."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int | None = None, progress=None, max_length: int | None = None
+    ) -> torch.Tensor:
+        """(N,) texts -> (N, d) float32 embeddings on cpu, in input order (window: max_length)."""
         n = len(texts)
         out = torch.empty(n, self.dim, dtype=torch.float32)
         if n == 0:
@@ -179,7 +185,8 @@ class Encoder:
         order = sorted(range(n), key=lambda i: len(texts[i]))  # similar lengths pad less
         for start in range(0, n, size):
             idx = order[start : start + size]
-            out[idx] = self.forward_texts([texts[i] for i in idx]).float().cpu()
+            batch = self.tokenize([texts[i] for i in idx], max_length)
+            out[idx] = self.forward_tokens(batch).float().cpu()
             if progress is not None:
                 progress(len(idx))
         return out
@@ -189,9 +196,13 @@ class Encoder:
         texts, _ = self.join_pairs(prompts, responses)
         return self.encode(texts, **kw)
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    def encode_router(self, texts: Sequence[str], **kw) -> torch.Tensor:
+        """Router inputs (context + prompt) -> (N, d), read with the shorter router window."""
+        return self.encode(texts, max_length=self.router_max_length, **kw)
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
         return self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
         )
 
     @torch.inference_mode()
@@ -201,8 +212,8 @@ class Encoder:
         hidden = self.model(**batch).last_hidden_state  # (B, T, d)
         return pool(hidden, batch["attention_mask"], self.pooling)
 
-    def forward_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        return self.forward_tokens(self.tokenize(texts))
+    def forward_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
+        return self.forward_tokens(self.tokenize(texts, max_length))
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: Pooling) -> torch.Tensor:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.backbone import BackboneInfo
@@ -99,7 +99,7 @@ def load_checkpoint(
         check_backbone(config, backbone)
     try:
         tensors = load_file(str(directory / WEIGHTS_FILE))
-    except (FileNotFoundError, SafetensorsError, OSError) as exc:
+    except (FileNotFoundError, SafetensorError, OSError) as exc:
         raise CheckpointError(f"checkpoint weights {directory / WEIGHTS_FILE} cannot be read: {exc}") from exc
     expected = {
         "heads.weight": (config.num_heads, config.dim),

@@ -21,6 +21,11 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def cache_key(text: str, max_length: int, default_length: int) -> str:
+    """Texts read at the backbone's default window keep the plain hash; others add the window."""
+    return text_key(text if max_length == default_length else f"{max_length}:{text}")
+
+
 def backbone_key(info: BackboneInfo) -> str:
     raw = f"{info.id}|{info.fingerprint}|{info.pooling}|{info.max_length}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
@@ -31,6 +36,7 @@ class EmbeddingCache:
         self.dir = Path(root) / backbone_key(info)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dim = info.hidden_size
+        self.default_length = info.max_length
         self._rows: dict[str, torch.Tensor] = {}
         for shard in sorted(self.dir.glob("shard-*.pt")):
             data = torch.load(shard, weights_only=True)
@@ -40,20 +46,28 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def count_missing(self, texts: Sequence[str]) -> int:
+    def count_missing(self, texts: Sequence[str], max_length: int | None = None) -> int:
         """How many distinct texts would have to go through the backbone."""
-        return sum(1 for key in {text_key(t) for t in texts} if key not in self._rows)
+        length = max_length or self.default_length
+        keys = {cache_key(t, length, self.default_length) for t in texts}
+        return sum(1 for key in keys if key not in self._rows)
 
     def get_or_compute(
-        self, texts: Sequence[str], compute: Callable[[list[str]], torch.Tensor], chunk: int = 2048
+        self,
+        texts: Sequence[str],
+        compute: Callable[[list[str]], torch.Tensor],
+        max_length: int | None = None,
+        chunk: int = 2048,
     ) -> torch.Tensor:
-        """(N,) texts -> (N, d); texts not cached yet are computed in chunks and saved."""
-        keys = [text_key(t) for t in texts]
+        """(N,) texts -> (N, d); texts not cached yet are computed in chunks and saved.
+        ``max_length`` is the window ``compute`` reads with (default: the backbone's)."""
+        length = max_length or self.default_length
+        keys = [cache_key(t, length, self.default_length) for t in texts]
         missing: dict[str, str] = {}
         for key, text in zip(keys, texts):
             if key not in self._rows:
                 missing.setdefault(key, text)
-        todo = list(missing.items())
+        todo = sorted(missing.items(), key=lambda kv: len(kv[1]))  # chunks of similar length pad less
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             emb = compute([t for _, t in part]).float().cpu()

@@ -28,17 +28,18 @@ def embed_pairs(
     chosen_texts, _ = encoder.join_pairs(prompts, [p.chosen for p in pairs])
     rejected_texts, _ = encoder.join_pairs(prompts, [p.rejected for p in pairs])
     router_texts = [router_text(p) for p in prompts]
-    everything = chosen_texts + rejected_texts + router_texts
-    bar = _progress_bar(cache.count_missing(everything), progress)
-
-    def compute(texts: list[str]) -> torch.Tensor:
-        return encoder.encode(texts, progress=bar.update if bar else None)
-
-    emb = cache.get_or_compute(everything, compute)
+    pair_texts = chosen_texts + rejected_texts
+    todo = cache.count_missing(pair_texts) + cache.count_missing(router_texts, encoder.router_max_length)
+    bar = _progress_bar(todo, progress)
+    tick = bar.update if bar else None
+    emb = cache.get_or_compute(pair_texts, lambda t: encoder.encode(t, progress=tick))
+    prompt_emb = cache.get_or_compute(
+        router_texts, lambda t: encoder.encode_router(t, progress=tick), max_length=encoder.router_max_length
+    )
     if bar:
         bar.close()
     n = len(pairs)
-    return PairTensors(chosen=emb[:n], rejected=emb[n : 2 * n], prompt=emb[2 * n :])
+    return PairTensors(chosen=emb[:n], rejected=emb[n:], prompt=prompt_emb)
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -1,0 +1,97 @@
+"""Checkpoint round trip and the clear errors for corrupt or mismatched checkpoints."""
+
+import json
+from dataclasses import asdict, replace
+
+import pytest
+import torch
+
+from model.backbone import BackboneInfo
+from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, save_checkpoint
+from model.heads import MixtureRewardModel
+
+INFO = BackboneInfo(id="tiny/backbone", fingerprint="f00d", hidden_size=3, pooling="mean", max_length=16)
+
+
+def saved(tmp_path, info=INFO, k=2):
+    torch.manual_seed(0)
+    model = MixtureRewardModel(info.hidden_size, k)
+    torch.nn.init.normal_(model.heads.weight)
+    torch.nn.init.normal_(model.router.weight)
+    cfg = CheckpointConfig(backbone=asdict(info), num_heads=k, dim=info.hidden_size, version="test-1")
+    save_checkpoint(tmp_path, model, cfg)
+    return model
+
+
+def test_round_trip_keeps_weights_and_config(tmp_path):
+    original = saved(tmp_path)
+    loaded, cfg = load_checkpoint(tmp_path, INFO)
+    for name, tensor in original.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name])
+    assert cfg.num_heads == 2 and cfg.dim == 3 and cfg.version == "test-1"
+    assert cfg.routing_config().tau > 0
+
+
+def test_wrong_embedding_size_is_refused_naming_both_sizes(tmp_path):
+    saved(tmp_path)
+    with pytest.raises(CheckpointError, match=r"embedding size mismatch.*d=3.*d=5"):
+        load_checkpoint(tmp_path, replace(INFO, hidden_size=5))
+
+
+def test_other_backbone_is_refused_naming_both(tmp_path):
+    saved(tmp_path)
+    with pytest.raises(CheckpointError, match=r"backbone mismatch.*tiny/backbone.*other/model"):
+        load_checkpoint(tmp_path, replace(INFO, id="other/model", fingerprint="beef"))
+
+
+def test_other_pooling_is_refused(tmp_path):
+    saved(tmp_path)
+    with pytest.raises(CheckpointError, match="pooling mismatch"):
+        load_checkpoint(tmp_path, replace(INFO, pooling="cls"))
+
+
+def test_corrupt_weights_file_is_refused(tmp_path):
+    saved(tmp_path)
+    (tmp_path / "heads.safetensors").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path, INFO)
+
+
+def test_corrupt_config_is_refused(tmp_path):
+    saved(tmp_path)
+    (tmp_path / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path, INFO)
+
+
+def test_config_and_tensor_shapes_must_agree(tmp_path):
+    saved(tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    raw["num_heads"] = 4
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match=r"shape \(2, 3\).*\(4, 3\)"):
+        load_checkpoint(tmp_path, INFO)
+
+
+def test_missing_checkpoint_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_checkpoint(tmp_path / "nowhere", INFO)
+
+
+def test_shipped_default_checkpoint_loads_on_the_default_backbone_identity():
+    from pathlib import Path
+
+    from model.backbone import default_backbone_path, fingerprint_of
+
+    root = Path(__file__).resolve().parents[2] / "checkpoints" / "default"
+    cfg_raw = json.loads((root / "config.json").read_text())
+    info = BackboneInfo(
+        id="sentence-transformers/all-MiniLM-L6-v2",
+        fingerprint=fingerprint_of(default_backbone_path()),
+        hidden_size=384,
+        pooling="mean",
+        max_length=cfg_raw["backbone"]["max_length"],
+    )
+    model, cfg = load_checkpoint(root, info)
+    assert cfg.num_heads == model.num_heads >= 2
+    assert len(cfg.head_descriptions) == cfg.num_heads
