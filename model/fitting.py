@@ -59,7 +59,7 @@ class FitConfig:
     max_steps: int = 1500  # full-batch steps; early stopping usually ends sooner
     eval_every: int = 10  # steps between validation checks
     patience: int = 15  # validation checks without improvement before stopping
-    restarts: int = 4  # independent k-means seeds; the best validation likelihood wins
+    restarts: int = 3  # independent k-means seeds; the best validation likelihood wins
     init: str = "kmeans"  # "kmeans" (directions of preference differences) or "random"
     seed: int = 0
 
@@ -113,14 +113,18 @@ def initial_model(train: PairTensors, cfg: FitConfig, gen: torch.Generator) -> M
     return model
 
 
-def loss_of(model: MixtureRewardModel, data: PairTensors, group_prompts: torch.Tensor, alpha: float) -> LossParts:
+def loss_of(
+    model: MixtureRewardModel, diff: torch.Tensor, group: torch.Tensor, group_prompts: torch.Tensor, alpha: float
+) -> LossParts:
+    """Heads are linear without bias, so r(chosen) - r(rejected) = H (e_chosen - e_rejected)."""
     log_w = model.log_weights(group_prompts)  # (G, K)
-    return grouped_mixture_bt_loss(model.rewards(data.chosen), model.rewards(data.rejected), data.group, log_w, alpha)
+    margins = model.rewards(diff)  # (N, K)
+    return grouped_mixture_bt_loss(margins, torch.zeros_like(margins), group, log_w, alpha)
 
 
 @torch.no_grad()
-def nll_of(model: MixtureRewardModel, data: PairTensors, group_prompts: torch.Tensor) -> float:
-    return float(loss_of(model, data, group_prompts, alpha=0.0).nll)
+def nll_of(model: MixtureRewardModel, diff: torch.Tensor, group: torch.Tensor, group_prompts: torch.Tensor) -> float:
+    return float(loss_of(model, diff, group, group_prompts, alpha=0.0).nll)
 
 
 def fit_once(
@@ -131,18 +135,19 @@ def fit_once(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_prompts, val_prompts = train.group_prompts(), val.group_prompts()
+    train_diff, val_diff = train.diff, val.diff
     best = (float("inf"), copy.deepcopy(model.state_dict()), 0)
     history, waited = [], 0
     for step in range(1, cfg.max_steps + 1):
         opt.zero_grad(set_to_none=True)
-        parts = loss_of(model, train, train_prompts, cfg.alpha)
+        parts = loss_of(model, train_diff, train.group, train_prompts, cfg.alpha)
         parts.total.backward()
         opt.step()
         if on_step is not None:
             on_step()
         if step % cfg.eval_every:
             continue
-        val_nll = nll_of(model, val, val_prompts)
+        val_nll = nll_of(model, val_diff, val.group, val_prompts)
         history.append(
             {"step": step, "train_loss": parts.total.item(), "train_nll": parts.nll.item(), "val_nll": val_nll}
         )

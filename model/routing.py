@@ -25,8 +25,9 @@ UpdateMode = Literal["mirror", "hedge"]
 
 @dataclass(frozen=True)
 class RoutingConfig:
-    tau: float = 1.0  # Hedge temperature: smaller trusts one label more
-    eta: float = 1.0  # mirror-descent step size on the user's offset
+    # defaults chosen on simulated users from the train split's validation slice (docs/personalization.md)
+    tau: float = 0.5  # Hedge temperature: smaller trusts one label more
+    eta: float = 4.0  # mirror-descent step size on the user's offset
     mode: UpdateMode = "mirror"
     max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
 

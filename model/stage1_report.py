@@ -52,12 +52,20 @@ def ungrouped(s: TrainingSet) -> TrainingSet:
     return TrainingSet(s.pairs, t)
 
 
+def dataset_means(vals: dict[str, float]) -> dict[str, float]:
+    """Mean over the user types of each dataset (keys are dataset/user_type)."""
+    names = sorted({t.split("/")[0] for t in vals})
+    return {n: mean({t: v for t, v in vals.items() if t.startswith(n + "/")}) for n in names}
+
+
 def render(rows: dict[str, dict[str, float]], types: list[str]) -> list[str]:
-    header = "| method | " + " | ".join(t.split("/")[1] for t in types) + " | mean |"
-    lines = [header, "|" + "---|" * (len(types) + 2)]
+    datasets = sorted({t.split("/")[0] for t in types})
+    header = "| method | " + " | ".join(t.split("/")[1] for t in types) + " | " + " | ".join(f"{d} mean" for d in datasets) + " |"
+    lines = [header, "|" + "---|" * (len(types) + len(datasets) + 1)]
     for name, vals in rows.items():
         cells = " | ".join(f"{vals[t]:.3f}" for t in types)
-        lines.append(f"| {name} | {cells} | {mean(vals):.3f} |")
+        means = " | ".join(f"{m:.3f}" for m in dataset_means(vals).values())
+        lines.append(f"| {name} | {cells} | {means} |")
     return lines
 
 
@@ -115,15 +123,15 @@ def write_report(path, argv, rows, types, sweep, chosen, seconds, n_fit, n_val, 
         "",
         "## K sweep",
         "",
-        "| K | validation NLL | validation best-head mean | test best-head mean | test router-weights mean |",
+        "| K | validation NLL | validation best-head mean | test best-head mean per dataset | test router-weights mean per dataset |",
         "|---|---|---|---|---|",
     ]
     for k, (_, m) in sorted(sweep.items()):
         mark = " (chosen)" if k == chosen else ""
-        lines.append(
-            f"| {k}{mark} | {m['val_nll']:.4f} | {m['val_best_head']:.3f} | {mean(m['best_head']):.3f} | {mean(m['mixture']):.3f} |"
-        )
-    lines += ["", f"Measured in {seconds / 60:.1f} minutes (2 CPU cores).", ""]
+        best = ", ".join(f"{d} {v:.3f}" for d, v in dataset_means(m["best_head"]).items())
+        mix = ", ".join(f"{d} {v:.3f}" for d, v in dataset_means(m["mixture"]).items())
+        lines.append(f"| {k}{mark} | {m['val_nll']:.4f} | {m['val_best_head']:.3f} | {best} | {mix} |")
+    lines += ["", f"Measured in {seconds / 60:.1f} minutes (2 CPU cores), embeddings cached.", ""]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

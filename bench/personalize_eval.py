@@ -1,0 +1,171 @@
+"""Personalisation through the HTTP API on the DSP test split (not part of the test gate).
+
+For each DSP user type d (academy, business, entertainment, literature) and each of
+``--users`` fresh users: post ``--labels`` preference labels drawn from *train*-split
+queries (d's response preferred over one of the other four), then score the five responses
+of every *test* query as that user. Reported: how often d's own response ranks first,
+against the prior (no user) and chance (1/5).
+
+    .venv/bin/python -m bench.personalize_eval                  # starts a server on checkpoints/default
+    .venv/bin/python -m bench.personalize_eval --url http://127.0.0.1:8000   # an already running server
+    MICRO_ETA=2 .venv/bin/python -m bench.personalize_eval --score-on validation   # tune tau/eta off the test split
+
+``--score-on validation`` scores on the train split's validation slice (model.data.is_validation)
+and draws labels from the rest of train: use it to choose tau/eta; report the test figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, RankingItem, dsp_pairs_of, is_validation, load_dsp_items
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="a running service; default: start one on --checkpoint")
+    p.add_argument("--checkpoint", type=Path, default=REPO_ROOT / "checkpoints" / "default")
+    p.add_argument("--redis-url", default=os.environ.get("MICRO_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--labels", type=int, default=10, help="labels each user posts before scoring")
+    p.add_argument("--users", type=int, default=3, help="fresh users per type (different label draws)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--concurrency", type=int, default=8, help="score requests in flight")
+    p.add_argument("--score-on", choices=("test", "validation"), default="test",
+                   help="score the test split, or the validation slice of train (for tuning)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    return p.parse_args(argv)
+
+
+# ---- a server of our own -----------------------------------------------------------------
+def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "MICRO_CHECKPOINT": str(args.checkpoint), "MICRO_PORT": str(port),
+           "MICRO_HOST": "127.0.0.1", "MICRO_REDIS_URL": args.redis_url, "MICRO_LOG_LEVEL": "WARNING",
+           "MICRO_KEY_PREFIX": f"eval-{uuid.uuid4().hex[:8]}"}
+    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited with {proc.returncode} (is there a checkpoint at {args.checkpoint}?)")
+        try:
+            if httpx.get(url + "/health/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise SystemExit("the service did not become ready in 180 s")
+
+
+# ---- the measurement ---------------------------------------------------------------------
+async def top1_of(client: httpx.AsyncClient, items: list[RankingItem], user: str | None, limit: asyncio.Semaphore) -> list[str]:
+    """For each test query: the response key ranked first."""
+
+    async def one(item: RankingItem) -> str:
+        body: dict = {"prompt": item.prompt, "responses": [item.responses[k] for k in DSP_RESPONSE_KEYS]}
+        if user:
+            body["user_id"] = user
+        async with limit:
+            reply = await client.post("/v1/score", json=body)
+        reply.raise_for_status()
+        return DSP_RESPONSE_KEYS[reply.json()["ranking"][0]]
+
+    return await asyncio.gather(*(one(item) for item in items))
+
+
+async def teach(client: httpx.AsyncClient, user: str, domain: str, train: list[RankingItem], n: int,
+                rng: random.Random) -> None:
+    for item in rng.sample(train, n):
+        pair = rng.choice(dsp_pairs_of(item, domain))
+        reply = await client.post("/v1/feedback", json={
+            "user_id": user, "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
+            "feedback_id": f"{user}-{uuid.uuid4().hex[:8]}"})
+        reply.raise_for_status()
+
+
+async def measure(url: str, args: argparse.Namespace) -> dict:
+    train, test = load_dsp_items(split="train"), load_dsp_items(split="test")
+    if args.score_on == "validation":
+        test = [item for item in train if is_validation(item.prompt)]
+        train = [item for item in train if not is_validation(item.prompt)]
+    limit = asyncio.Semaphore(args.concurrency)
+    rng = random.Random(args.seed)
+    out: dict = {"split": args.score_on, "test_queries": len(test), "labels": args.labels,
+                 "users_per_type": args.users, "types": {}}
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        started = time.perf_counter()
+        prior = await top1_of(client, test, None, limit)
+        for domain in DSP_DOMAINS:
+            rates = []
+            for _ in range(args.users):
+                user = f"eval-{domain}-{uuid.uuid4().hex[:10]}"
+                await teach(client, user, domain, train, args.labels, rng)
+                top = await top1_of(client, test, user, limit)
+                rates.append(sum(t == domain for t in top) / len(test))
+                await client.delete(f"/v1/users/{user}")
+            out["types"][domain] = {
+                "prior_top1": sum(t == domain for t in prior) / len(test),
+                "personal_top1": statistics.mean(rates),
+                "personal_top1_sd": statistics.stdev(rates) if len(rates) > 1 else 0.0,
+            }
+        out["seconds"] = round(time.perf_counter() - started, 1)
+        card = (await client.get("/v1/model")).json()
+        out["model"], out["routing"] = card["model_version"], card["routing"]
+    return out
+
+
+def table(result: dict) -> str:
+    lines = [
+        (f"DSP {result['split']} split: {result['test_queries']} queries x 5 responses; each user posts "
+         f"{result['labels']} train-split labels; {result['users_per_type']} users per type; "
+         f"model {result['model']}; routing {result['routing']}"),
+        "",
+        "| user type | prior top-1 | personalised top-1 (mean ± sd) | chance |",
+        "|---|---|---|---|",
+    ]
+    for domain, r in result["types"].items():
+        lines.append(f"| {domain} | {r['prior_top1']:.3f} | {r['personal_top1']:.3f} ± {r['personal_top1_sd']:.3f} | 0.200 |")
+    rows = list(result["types"].values())
+    lines.append(f"| **mean** | {statistics.mean(r['prior_top1'] for r in rows):.3f} | "
+                 f"{statistics.mean(r['personal_top1'] for r in rows):.3f} | 0.200 |")
+    lines.append(f"\n({result['seconds']} s through the API)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    proc = None
+    url = args.url
+    if url is None:
+        proc, url = start_server(args)
+    try:
+        result = asyncio.run(measure(url.rstrip("/"), args))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(20)
+    print(table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Simulated users for the online routing update: a fresh user posts n labels, then we measure
+pairwise accuracy of their personalised mixture on held-out pairs of their type. Calls the very
+same :func:`model.routing.update_offset` the service uses. Pure torch, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from model.fitting import PairTensors
+from model.heads import MixtureRewardModel
+from model.routing import RoutingConfig, update_offset
+
+
+@dataclass
+class ScoredPairs:
+    """Everything the routing update and the evaluation need, precomputed once."""
+
+    r_chosen: torch.Tensor  # (N, K)
+    r_rejected: torch.Tensor  # (N, K)
+    prior_logits: torch.Tensor  # (N, K) router logits for each pair's prompt
+
+    @classmethod
+    @torch.no_grad()
+    def of(cls, model: MixtureRewardModel, data: PairTensors) -> "ScoredPairs":
+        return cls(model.rewards(data.chosen), model.rewards(data.rejected), model.router_logits(data.prompt))
+
+    def __len__(self) -> int:
+        return self.r_chosen.shape[0]
+
+
+def accuracy_with_offset(pairs: ScoredPairs, offset: torch.Tensor) -> float:
+    """Pairwise accuracy of sum_k w_k sigmoid(diff_k) > 1/2 with w = softmax(prior + offset)."""
+    w = torch.softmax(pairs.prior_logits + offset, dim=-1)
+    p = (w * torch.sigmoid(pairs.r_chosen - pairs.r_rejected)).sum(-1)
+    return float((p > 0.5).float().mean())
+
+
+def learning_curve(
+    labels: ScoredPairs,
+    evaluation: ScoredPairs,
+    cfg: RoutingConfig,
+    checkpoints: Sequence[int],
+    orders: int = 10,
+    seed: int = 0,
+) -> torch.Tensor:
+    """(orders, len(checkpoints)) accuracy after n labels, each order a fresh user drawing labels
+    at random (without replacement) from ``labels``."""
+    gen = torch.Generator().manual_seed(seed)
+    k = labels.r_chosen.shape[1]
+    out = torch.zeros(orders, len(checkpoints))
+    for o in range(orders):
+        perm = torch.randperm(len(labels), generator=gen)
+        offset, applied = torch.zeros(k), 0
+        for j, n in enumerate(checkpoints):
+            while applied < min(n, len(labels)):
+                i = int(perm[applied])
+                offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], cfg)
+                applied += 1
+            out[o, j] = accuracy_with_offset(evaluation, offset)
+    return out

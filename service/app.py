@@ -1,0 +1,52 @@
+"""FastAPI factory. Nothing is built at import time: ``create_app(settings)`` wires routes,
+error handlers and middleware; the lifespan loads the model and connects Redis, and fails
+fast (the process exits) with a message that says which setting to fix."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.config import Settings
+from service.errors import install_error_handlers
+from service.middleware import RequestContext
+from service.routes import compat, feedback, health, model_card, score, users
+from service.runtime import StartupError, build_runtime
+
+log = logging.getLogger("service.app")
+API_VERSION = "1.0.0"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    try:
+        app.state.runtime = await build_runtime(settings)
+    except StartupError as exc:
+        log.critical("cannot start: %s", exc)
+        raise
+    try:
+        yield
+    finally:
+        runtime, app.state.runtime = app.state.runtime, None
+        await runtime.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="micro-reward",
+        version=API_VERSION,
+        description="Personalised reward model: mixture heads + per-user routing, state in Redis.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = None
+    install_error_handlers(app)
+    for module in (score, feedback, users, model_card, compat, health):
+        app.include_router(module.router)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    return app

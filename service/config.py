@@ -1,0 +1,59 @@
+"""Service settings: every field is an environment variable with the ``MICRO_`` prefix
+(``MICRO_PORT=9000``, ``MICRO_REDIS_URL=redis://...``). Nothing else configures the service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MICRO_", extra="ignore", frozen=True)
+
+    # ---- network ------------------------------------------------------------------------
+    host: str = "127.0.0.1"  # bind address; 0.0.0.0 inside a container
+    port: int = Field(8000, ge=0, le=65535)  # HTTP port
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # DEBUG logs texts; never in production
+    request_timeout_s: float = Field(60.0, gt=0)  # a request still waiting after this is cancelled (504)
+
+    # ---- model --------------------------------------------------------------------------
+    checkpoint: Path = DEFAULT_CHECKPOINT  # heads.safetensors + config.json (relative paths: to the cwd)
+    backbone_path: Path | None = None  # local HF model dir; None = the packaged all-MiniLM-L6-v2
+    backbone_id: str | None = None  # name to check against the checkpoint when backbone_path is set
+    device: str = "auto"  # auto (cuda when present), cpu, cuda, cuda:1
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: fp32 on cpu, bf16/fp16 on gpu
+    torch_threads: int = Field(0, ge=0)  # intra-op threads for the forward; 0 = all cores
+    tau: float | None = Field(None, gt=0)  # overrides the checkpoint's Hedge temperature
+    eta: float | None = Field(None, gt=0)  # overrides the checkpoint's mirror-descent step size
+    warmup: bool = True  # run one forward before answering ready, so the first request is not slow
+
+    # ---- dynamic batching ---------------------------------------------------------------
+    max_batch_size: int = Field(32, ge=1)  # texts per forward; 32 keeps CPU latency under ~0.5 s
+    max_batch_tokens: int = Field(8192, ge=16)  # padded tokens per forward (batch x longest); 32 x 256
+    max_wait_ms: float = Field(5.0, ge=0)  # how long a non-full batch waits for company
+    max_queue: int = Field(1024, ge=1)  # texts waiting for the backbone; beyond this 429 (unless the queue is empty)
+    retry_after_s: int = Field(1, ge=1)  # Retry-After sent with 429 / 503
+    embed_cache_size: int = Field(16384, ge=0)  # LRU of embeddings by text hash (~1.5 KB each at d=384)
+
+    # ---- Redis --------------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"  # user state lives here
+    redis_timeout_s: float = Field(0.25, gt=0)  # socket + connect timeout; a dead Redis costs <= 2x this
+    redis_max_connections: int = Field(64, ge=1)  # pool size; callers wait for a free connection
+    redis_backoff_s: float = Field(1.0, ge=0)  # after a Redis error, skip Redis this long (score degrades)
+    key_prefix: str = Field("micro", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # first part of every key
+    user_ttl_s: int = Field(90 * 86400, ge=0)  # user state expires after this long without a write; 0 = never
+    feedback_id_ttl_s: int = Field(86400, ge=1)  # how long a feedback_id is remembered for retries
+
+    # ---- request limits (over them: 413) ------------------------------------------------
+    max_responses: int = Field(64, ge=1)  # responses per score request
+    max_queries: int = Field(256, ge=1)  # queries per /get_reward request
+    max_text_chars: int = Field(20000, ge=1)  # characters per prompt, response, message or query
+    max_messages: int = Field(64, ge=1)  # chat messages per request
+    max_context_chars: int = Field(4000, ge=1)  # characters of a user's stated preferences
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # raw request body

@@ -1,0 +1,136 @@
+"""Text -> embedding for the service: text preparation off the event loop, an LRU cache of
+embeddings keyed by (window, text) hash, and the batcher for what the cache does not hold.
+
+Two kinds of text, read with different windows exactly as in training:
+router texts (context + prompt) with ``encoder.router_max_length`` tokens, pair texts
+(prompt + response) with ``encoder.max_length``. Both kinds share batches: each text is
+tokenized with its own window, then all are padded together into one forward.
+
+A text scored once is not embedded again while it stays in the cache: feedback on a pair
+that was just scored needs no forward pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+
+from model.backbone import Encoder, Message
+from service.batcher import Batcher, Forward
+
+Item = tuple[str, int]  # (text, window in tokens)
+
+
+def item_key(text: str, window: int) -> bytes:
+    return hashlib.blake2b(f"{window}:{text}".encode(), digest_size=16).digest()
+
+
+class EmbeddingLRU:
+    """At most ``capacity`` (D,) rows, least recently used evicted first. Event-loop only."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: bytes) -> torch.Tensor | None:
+        row = self._rows.get(key)
+        if row is not None:
+            self._rows.move_to_end(key)
+        return row
+
+    def put(self, key: bytes, row: torch.Tensor) -> None:
+        if self.capacity <= 0:
+            return
+        self._rows[key] = row
+        self._rows.move_to_end(key)
+        while len(self._rows) > self.capacity:
+            self._rows.popitem(last=False)
+
+
+class Embedder:
+    def __init__(self, encoder: Encoder, batcher: Batcher, cache_size: int) -> None:
+        self.encoder = encoder
+        self.batcher = batcher
+        self.cache = EmbeddingLRU(cache_size)
+
+    # ---- text preparation (tokenizer work: in a thread) -----------------------------------
+    async def pair_texts(
+        self, prompt: str | None, messages: Sequence[Message] | None, responses: Sequence[str]
+    ) -> tuple[str, list[str], list[bool]]:
+        """-> (prompt text, one backbone text per response, whether each was truncated)."""
+        return await asyncio.to_thread(self._pair_texts, prompt, messages, list(responses))
+
+    def _pair_texts(
+        self, prompt: str | None, messages: Sequence[Message] | None, responses: list[str]
+    ) -> tuple[str, list[str], list[bool]]:
+        prompt_text = self.encoder.prompt_text(prompt, messages)
+        texts, truncated = self.encoder.join_pairs([prompt_text] * len(responses), responses)
+        return prompt_text, texts, truncated
+
+    async def many_pair_texts(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[str], list[bool]]:
+        """Pairs with a prompt each (OpenRLHF queries)."""
+        return await asyncio.to_thread(self.encoder.join_pairs, list(prompts), list(responses))
+
+    # ---- embeddings -----------------------------------------------------------------------
+    async def embed(self, router_texts: Sequence[str], pair_texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (M, D) router embeddings, (N, D) pair embeddings. Each distinct uncached
+        (text, window) goes through the backbone once; router and pair texts share batches."""
+        items = [(t, self.encoder.router_max_length) for t in router_texts]
+        items += [(t, self.encoder.max_length) for t in pair_texts]
+        emb = await self._embed_items(items)
+        return emb[: len(router_texts)], emb[len(router_texts) :]
+
+    async def _embed_items(self, items: list[Item]) -> torch.Tensor:
+        keys = [item_key(t, w) for t, w in items]
+        rows: dict[bytes, torch.Tensor] = {}
+        missing: dict[bytes, Item] = {}
+        for key, item in zip(keys, items):
+            if key in rows or key in missing:
+                continue
+            row = self.cache.get(key)
+            if row is None:
+                missing[key] = item
+            else:
+                rows[key] = row
+        if missing:
+            todo = list(missing.values())
+            lengths = await asyncio.to_thread(token_counts, self.encoder, todo)
+            emb = await self.batcher.embed(todo, lengths)
+            for key, row in zip(missing, emb):
+                row = row.clone()  # not a view: the batch tensor can be freed
+                rows[key] = row
+                self.cache.put(key, row)
+        return torch.stack([rows[k] for k in keys])
+
+
+def tokenize_items(encoder: Encoder, items: Sequence[Item]) -> list[dict[str, list[int]]]:
+    """Each text tokenized with its own window (truncated, unpadded), in input order."""
+    out: list[dict[str, list[int]] | None] = [None] * len(items)
+    for window in {w for _, w in items}:
+        idx = [i for i, (_, w) in enumerate(items) if w == window]
+        enc = encoder.tokenizer([items[i][0] for i in idx], truncation=True, max_length=window)
+        for j, i in enumerate(idx):
+            out[i] = {name: enc[name][j] for name in enc}
+    return out  # type: ignore[return-value]
+
+
+def token_counts(encoder: Encoder, items: Sequence[Item]) -> list[int]:
+    return [len(f["input_ids"]) for f in tokenize_items(encoder, items)]
+
+
+def encoder_forward(encoder: Encoder) -> Forward:
+    """The batcher's forward (runs in its worker thread): (B,) items -> (B, D) float32 on cpu."""
+
+    def forward(items: list[Item]) -> torch.Tensor:
+        batch = encoder.tokenizer.pad(tokenize_items(encoder, items), padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            return encoder.forward_tokens(dict(batch)).float().cpu()
+
+    return forward

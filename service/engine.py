@@ -1,0 +1,222 @@
+"""The service logic between the routes and the model: personalised scoring, feedback with
+the online routing update, OpenRLHF rewards, user state. No HTTP here; plain values in and out.
+
+Shapes: N responses, K heads, D embedding size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from model.backbone import Message
+from model.features import router_text
+from model.heads import MixtureRewardModel, mixture_score, preference_probability
+from model.routing import RoutingConfig, head_losses
+from service import metrics
+from service.embedder import Embedder
+from service.errors import ServiceError, StoreUnavailable, UserNotFound
+from service.store import ContextChanged, FeedbackOutcome, UserState, UserStore
+
+log = logging.getLogger("service.engine")
+CONTEXT_RETRIES = 3  # a feedback racing a context change is recomputed this many times
+
+
+class ContextConflict(ServiceError):
+    status, title = 409, "The user's context kept changing during the feedback"
+
+
+@dataclass(frozen=True)
+class Personal:
+    offset: torch.Tensor | None  # (K,) or None for the prior
+    context: str | None  # what the router reads before the prompt
+    source: str  # user | prior | prior_degraded
+
+
+@dataclass(frozen=True)
+class Scored:
+    scores: list[float]  # (N,)
+    ranking: list[int]  # (N,) indices, best first
+    weights: list[float]  # (K,)
+    weights_source: str
+    p_first_preferred: float | None
+    head_rewards: list[list[float]] | None  # (N, K)
+    truncated: list[bool]  # (N,)
+
+
+@dataclass(frozen=True)
+class Rewards:
+    scores: list[float]  # (N,)
+    truncated: list[bool]  # (N,)
+    weights_source: str
+
+
+class RewardEngine:
+    def __init__(
+        self,
+        model: MixtureRewardModel,
+        routing: RoutingConfig,
+        embedder: Embedder,
+        store: UserStore,
+        model_version: str,
+    ) -> None:
+        self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
+        self.model_version = model_version
+
+    # ---- scoring --------------------------------------------------------------------------
+    async def score(
+        self,
+        *,
+        responses: Sequence[str],
+        prompt: str | None = None,
+        messages: Sequence[Message] | None = None,
+        user_id: str | None = None,
+        context: str | None = None,
+        with_head_rewards: bool = False,
+    ) -> Scored:
+        person, (prompt_text, texts, truncated) = await asyncio.gather(
+            self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
+        )
+        prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, person.context)], texts)
+        with torch.inference_mode():
+            rewards = self.model.rewards(pair_emb)  # (N, K)
+            weights = self._weights(prompt_emb, person.offset)[0]  # (K,)
+            scores = mixture_score(rewards, weights)  # (N,)
+            p_first = float(preference_probability(rewards[0], rewards[1], weights)) if len(texts) == 2 else None
+        return Scored(
+            scores=scores.tolist(),
+            ranking=sorted(range(len(texts)), key=lambda i: -float(scores[i])),
+            weights=weights.tolist(),
+            weights_source=person.source,
+            p_first_preferred=p_first,
+            head_rewards=rewards.tolist() if with_head_rewards else None,
+            truncated=truncated,
+        )
+
+    async def rewards(self, queries: Sequence[str], prompts: Sequence[str] | None, user_id: str | None) -> Rewards:
+        """OpenRLHF: full texts (prompt + response). With prompts, the response is the query
+        minus its prompt prefix; without, the query is scored whole and the router reads it."""
+        person = await self.personal(user_id, None)
+        if prompts is not None:
+            responses = [q[len(p):].lstrip() if q.startswith(p) else q for q, p in zip(queries, prompts)]
+            texts, truncated = await self.embedder.many_pair_texts(prompts, responses)
+            routed = list(prompts)
+        else:
+            texts, truncated = await self.embedder.many_pair_texts([""] * len(queries), queries)
+            routed = list(queries)
+        routers = [router_text(p, person.context) for p in routed]
+        prompt_emb, pair_emb = await self.embedder.embed(routers, texts)  # (N, D) each; repeats embedded once
+        with torch.inference_mode():
+            scores = mixture_score(self.model.rewards(pair_emb), self._weights(prompt_emb, person.offset))
+        return Rewards(scores=scores.tolist(), truncated=truncated, weights_source=person.source)
+
+    # ---- feedback -------------------------------------------------------------------------
+    async def feedback(
+        self,
+        *,
+        user_id: str,
+        chosen: str,
+        rejected: str,
+        prompt: str | None = None,
+        messages: Sequence[Message] | None = None,
+        context: str | None = None,
+        feedback_id: str | None = None,
+    ) -> FeedbackOutcome:
+        """Embed (prompt, chosen, rejected), then apply the routing update atomically in Redis.
+        At most two Redis round trips: read (state + feedback_id), then the update script."""
+        try:
+            (state, previous), (prompt_text, texts, _) = await asyncio.gather(
+                self.store.get_with_feedback(user_id, feedback_id),
+                self.embedder.pair_texts(prompt, messages, [chosen, rejected]),
+            )
+            for _ in range(CONTEXT_RETRIES):
+                if previous is not None:
+                    metrics.FEEDBACK.labels("duplicate").inc()
+                    return previous
+                outcome = await self._apply(user_id, prompt_text, texts, context, state, feedback_id)
+                if outcome is not None:
+                    metrics.FEEDBACK.labels("applied" if outcome.applied else "duplicate").inc()
+                    return outcome
+                state, previous = await self.store.get_with_feedback(user_id, feedback_id)
+        except StoreUnavailable:
+            metrics.FEEDBACK.labels("unavailable").inc()
+            raise
+        except Exception:
+            metrics.FEEDBACK.labels("error").inc()
+            raise
+        metrics.FEEDBACK.labels("error").inc()
+        raise ContextConflict(f"the context of user {user_id} changed during the update; retry")
+
+    async def _apply(
+        self,
+        user_id: str,
+        prompt_text: str,
+        texts: list[str],
+        context: str | None,
+        state: UserState | None,
+        feedback_id: str | None,
+    ) -> FeedbackOutcome | None:
+        """One attempt; None when the stored context changed under us."""
+        stored = state.context if state else None
+        routed = context if context is not None else stored
+        prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, routed)], texts)
+        with torch.inference_mode():
+            prior_logits = self.model.router_logits(prompt_emb)[0]  # (K,)
+            rewards = self.model.rewards(pair_emb)  # (2, K): chosen, rejected
+            losses = head_losses(rewards[0], rewards[1])  # (K,)
+        try:
+            return await self.store.apply_feedback(
+                user_id,
+                prior_logits.tolist(),
+                losses.tolist(),
+                self.routing,
+                feedback_id=feedback_id,
+                expected_context=stored,
+                check_context=context is None,
+            )
+        except ContextChanged:
+            return None
+
+    # ---- users ----------------------------------------------------------------------------
+    async def personal(self, user_id: str | None, context: str | None) -> Personal:
+        """The user's offset and context (one Redis round trip); the prior when Redis is down."""
+        if user_id is None:
+            return Personal(None, context, "prior")
+        try:
+            state = await self.store.get(user_id)
+        except StoreUnavailable:
+            metrics.DEGRADED.labels("redis_unavailable").inc()
+            return Personal(None, context, "prior_degraded")
+        if state is None:
+            return Personal(None, context, "prior")
+        return Personal(
+            torch.tensor(state.offset, dtype=torch.float32), context if context is not None else state.context, "user"
+        )
+
+    async def user(self, user_id: str) -> UserState:
+        state = await self.store.get(user_id)
+        if state is None:
+            raise UserNotFound(f"no state stored for user {user_id}")
+        return state
+
+    async def set_context(self, user_id: str, context: str | None) -> UserState:
+        return await self.store.set_context(user_id, context)
+
+    async def forget(self, user_id: str) -> bool:
+        """Erase the user's state and remembered feedback ids."""
+        return await self.store.delete(user_id)
+
+    def base_weights(self, offset: Sequence[float]) -> list[float]:
+        """softmax(b + u): the user's weights before any prompt is seen."""
+        with torch.inference_mode():
+            logits = self.model.router.bias + torch.tensor(offset, dtype=torch.float32)
+            return torch.softmax(logits, -1).tolist()
+
+    # ---- math -----------------------------------------------------------------------------
+    def _weights(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
+        """(B, D) router inputs, (K,) offset -> (B, K) mixture weights."""
+        return self.model.log_weights(prompt_emb, offset).exp()

@@ -1,0 +1,66 @@
+"""Size limits from the settings: requests over them are refused with 413 before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from service.config import Settings
+from service.errors import PayloadTooLarge
+from service.schemas import ContextRequest, FeedbackRequest, PromptInput, RewardRequest, ScoreRequest
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_responses: int
+    max_queries: int
+    max_text_chars: int
+    max_messages: int
+    max_context_chars: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(s.max_responses, s.max_queries, s.max_text_chars, s.max_messages, s.max_context_chars)
+
+    def score(self, req: ScoreRequest) -> None:
+        self._count("responses", len(req.responses), self.max_responses)
+        self._prompt(req)
+        self._texts("responses", req.responses)
+
+    def feedback(self, req: FeedbackRequest) -> None:
+        self._prompt(req)
+        self._texts("chosen", [req.chosen])
+        self._texts("rejected", [req.rejected])
+
+    def reward(self, req: RewardRequest) -> None:
+        self._count("query", len(req.query), self.max_queries)
+        self._texts("query", req.query)
+        self._texts("prompts", req.prompts or [])
+
+    def context(self, req: ContextRequest) -> None:
+        self._context(req.context)
+
+    # ---- pieces ---------------------------------------------------------------------------
+    def _prompt(self, req: PromptInput) -> None:
+        self._context(req.context)
+        if req.prompt is not None:
+            self._texts("prompt", [req.prompt])
+        if req.messages is not None:
+            self._count("messages", len(req.messages), self.max_messages)
+            self._texts("messages", (m.content for m in req.messages))
+
+    def _context(self, context: str | None) -> None:
+        if context and len(context) > self.max_context_chars:
+            raise PayloadTooLarge(f"context has {len(context)} characters; the limit is {self.max_context_chars}")
+
+    @staticmethod
+    def _count(field: str, n: int, limit: int) -> None:
+        if n > limit:
+            raise PayloadTooLarge(f"{field} has {n} items; the limit is {limit}")
+
+    def _texts(self, field: str, texts: Iterable[str]) -> None:
+        for i, text in enumerate(texts):
+            if len(text) > self.max_text_chars:
+                raise PayloadTooLarge(
+                    f"{field}[{i}] has {len(text)} characters; the limit is {self.max_text_chars}"
+                )

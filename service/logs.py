@@ -1,0 +1,67 @@
+"""JSON-lines logging with the request id of the request being served.
+
+Texts (prompts, responses, contexts) are only ever logged at DEBUG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# LogRecord attributes that are not "extra" fields
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "taskName", "color_message"  # uvicorn's ANSI copy of msg
+}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        rid = request_id_var.get()
+        if rid:
+            out["request_id"] = rid
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """dictConfig for the root, ``service`` and uvicorn loggers: one JSON line per record on stderr."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    server_level = level if level in ("WARNING", "ERROR") else "INFO"  # uvicorn's DEBUG is noise
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"default": handler},
+        "root": {"handlers": ["default"], "level": "WARNING"},
+        "loggers": {
+            "service": {"level": level, "propagate": True},
+            "uvicorn": {"level": server_level, "propagate": True},
+            "uvicorn.error": {"level": server_level, "propagate": True},
+            "uvicorn.access": {"level": "WARNING", "propagate": True},  # the middleware logs requests
+        },
+    }
+
+
+def setup_logging(level: str) -> None:
+    import logging.config
+
+    logging.config.dictConfig(log_config(level))
+    logging.captureWarnings(True)
+    sys.excepthook = lambda *exc: logging.getLogger("service").critical("uncaught", exc_info=exc)

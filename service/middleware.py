@@ -1,0 +1,134 @@
+"""One pure-ASGI middleware for what every request needs:
+
+- a request id (the client's ``X-Request-ID`` when sane, else a new one) in the logs, in
+  problem bodies and in the ``X-Request-ID`` header of every response;
+- the body-size limit (413) and the request deadline (504);
+- cancellation when the client disconnects after sending its body, so its texts are
+  dropped from the batch queue instead of being embedded for nobody;
+- request metrics and one JSON access-log line (route template, status, duration; no text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+
+from fastapi import HTTPException
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import metrics
+from service.errors import PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
+from service.logs import request_id_var
+
+log = logging.getLogger("service.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLIENT_CLOSED = 499  # nginx's code for "client closed the request", in metrics and logs only
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float) -> None:
+        self.app, self.max_body_bytes, self.timeout_s = app, max_body_bytes, timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        state = {"status": 500, "started": False, "complete": False}
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"], state["started"] = message["status"], True
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["complete"] = True
+            await send(message)
+
+        try:
+            too_big = self._declared_too_big(scope)
+            if too_big:
+                await problem_response(413, PayloadTooLarge.title, too_big)(scope, receive, send_with_id)
+            else:
+                await self._run(scope, receive, send_with_id, state)
+        except Exception as exc:
+            log.exception("unhandled error")
+            if not state["started"]:
+                if isinstance(exc, ServiceError):
+                    problem = problem_response(exc.status, exc.title, exc.detail, retry_after_s=exc.retry_after_s)
+                else:
+                    problem = problem_response(500, "Internal error", "internal error; see the server log")
+                await problem(scope, receive, send_with_id)
+        finally:
+            self._record(scope, state, time.perf_counter() - start)
+            request_id_var.reset(token)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, state: dict) -> None:
+        """The app in a child task, cancelled when the client leaves or the deadline passes."""
+        body_done = asyncio.Event()
+        received = 0
+
+        async def receive_body() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:  # chunked bodies: no content-length to check up front
+                    raise HTTPException(413, f"request body over the limit of {self.max_body_bytes} bytes")
+                if not message.get("more_body", False):
+                    body_done.set()
+            return message
+
+        async def client_gone() -> None:
+            await body_done.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        app_task = asyncio.ensure_future(self.app(scope, receive_body, send))
+        watcher = asyncio.ensure_future(client_gone())
+        try:
+            done, _ = await asyncio.wait({app_task, watcher}, timeout=self.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if app_task in done or (watcher in done and state["complete"]):
+                await app_task
+                return
+            app_task.cancel()
+            await asyncio.gather(app_task, return_exceptions=True)
+            if watcher in done:  # the client left: nobody to answer
+                state["status"] = CLIENT_CLOSED
+                log.info("client disconnected; request cancelled")
+            elif not state["started"]:
+                exc = RequestTimedOut(f"no answer within {self.timeout_s} s")
+                await problem_response(exc.status, exc.title, exc.detail)(scope, receive, send)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    def _declared_too_big(self, scope: Scope) -> str | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    return None
+                if size > self.max_body_bytes:
+                    return f"request body of {size} bytes is over the limit of {self.max_body_bytes}"
+        return None
+
+    @staticmethod
+    def _record(scope: Scope, state: dict, seconds: float) -> None:
+        route = scope.get("route")
+        label = getattr(route, "path", None) or "unmatched"
+        status = state["status"]
+        metrics.REQUESTS.labels(label, str(status)).inc()
+        metrics.REQUEST_DURATION.labels(label).observe(seconds)
+        log.info(
+            "request",
+            extra={"method": scope["method"], "route": label, "status": status, "ms": round(seconds * 1000, 2)},
+        )

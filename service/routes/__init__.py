@@ -1,0 +1,1 @@
+"""One APIRouter per resource; handlers only map schemas to the engine and back."""

@@ -1,0 +1,151 @@
+"""What the app holds while it runs, and how it is built from the settings (at startup,
+never at import): backbone + checkpoint (refused with a clear message when they do not fit),
+warm-up forward, Redis client, batcher, engine."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.backbone import BackboneError, Encoder
+from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
+from model.heads import MixtureRewardModel
+from model.routing import RoutingConfig
+from service import metrics
+from service.batcher import Batcher
+from service.config import Settings
+from service.embedder import Embedder, encoder_forward
+from service.engine import RewardEngine
+from service.limits import Limits
+from service.store import UserStore
+
+log = logging.getLogger("service.runtime")
+
+
+class StartupError(RuntimeError):
+    """The service cannot start as configured; the message says what to set."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    encoder: Encoder
+    model: MixtureRewardModel
+    config: CheckpointConfig
+    routing: RoutingConfig
+    store: UserStore
+    batcher: Batcher
+    engine: RewardEngine
+    limits: Limits
+    warm: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self.store.close()
+
+
+def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, CheckpointConfig]:
+    """Backbone + heads, checked against each other. Blocking (seconds): call in a thread."""
+    directory = Path(settings.checkpoint)
+    if not (directory / "config.json").is_file():
+        raise StartupError(
+            f"no checkpoint at {directory.resolve()} (MICRO_CHECKPOINT): train one with "
+            "`python -m model.train --out DIR`, or set MICRO_CHECKPOINT to a directory holding heads.safetensors "
+            "and config.json"
+        )
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "sequence longer than the model" is expected: join_pairs truncates
+    try:
+        config = read_config(directory)
+        encoder = Encoder(
+            settings.backbone_path,
+            backbone_id=settings.backbone_id,
+            pooling=config.backbone.get("pooling", "mean"),
+            device=settings.device,
+            dtype=settings.dtype,
+            max_length=int(config.backbone.get("max_length", 256)),
+            # checkpoints from before the router window existed read router texts with the full window
+            router_max_length=int(config.backbone.get("router_max_length", config.backbone.get("max_length", 256))),
+            batch_size=settings.max_batch_size,
+        )
+        model, config = load_checkpoint(directory, encoder.info)
+    except (CheckpointError, BackboneError) as exc:
+        raise StartupError(f"{exc} (MICRO_CHECKPOINT={directory}, MICRO_BACKBONE_PATH={settings.backbone_path})") from exc
+    return encoder, model, config
+
+
+def routing_config(config: CheckpointConfig, settings: Settings) -> RoutingConfig:
+    """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA overrides."""
+    cfg = config.routing_config()
+    overrides = {k: v for k, v in (("tau", settings.tau), ("eta", settings.eta)) if v is not None}
+    return dataclasses.replace(cfg, **overrides)
+
+
+def warm_up(encoder: Encoder, model: MixtureRewardModel) -> None:
+    """One forward of a full-length pair, so the first request does not pay for lazy init."""
+    items = [("warm up " * encoder.max_length, encoder.max_length), ("warm up", encoder.router_max_length)]
+    emb = encoder_forward(encoder)(items)
+    with torch.inference_mode():
+        model(emb, emb)
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    encoder, model, config = await asyncio.to_thread(load_model, settings)
+    if settings.warmup:
+        await asyncio.to_thread(warm_up, encoder, model)
+    try:
+        redis = UserStore.connect(
+            settings.redis_url, timeout_s=settings.redis_timeout_s, max_connections=settings.redis_max_connections
+        )
+    except ValueError as exc:
+        raise StartupError(f"MICRO_REDIS_URL={settings.redis_url!r} is not a Redis URL: {exc}") from exc
+    store = UserStore(
+        redis,
+        prefix=settings.key_prefix,
+        model_version=config.version,
+        num_heads=config.num_heads,
+        user_ttl_s=settings.user_ttl_s,
+        feedback_id_ttl_s=settings.feedback_id_ttl_s,
+        backoff_s=settings.redis_backoff_s,
+    )
+    if not await store.ping():
+        log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", _safe_url(settings))
+    batcher = Batcher(
+        encoder_forward(encoder),
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_s=settings.max_wait_ms / 1000,
+        max_queue=settings.max_queue,
+        retry_after_s=settings.retry_after_s,
+    )
+    batcher.start()
+    routing = routing_config(config, settings)
+    engine = RewardEngine(model, routing, Embedder(encoder, batcher, settings.embed_cache_size), store, config.version)
+    metrics.MODEL_INFO.labels(encoder.info.id, str(config.num_heads), config.version).set(1)
+    log.info(
+        "model loaded",
+        extra={"backbone": encoder.info.id, "heads": config.num_heads, "version": config.version,
+               "device": str(encoder.device), "threads": torch.get_num_threads(), "pid": os.getpid()},
+    )
+    return Runtime(settings, encoder, model, config, routing, store, batcher, engine,
+                   Limits.from_settings(settings), warm=True)
+
+
+def _safe_url(settings: Settings) -> str:
+    """The Redis URL without its password, for logs."""
+    url = settings.redis_url
+    if "@" in url:
+        scheme, rest = url.split("://", 1) if "://" in url else ("redis", url)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

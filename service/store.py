@@ -1,0 +1,250 @@
+"""Per-user router state in Redis.
+
+Keys, namespaced by model version and hash-tagged by user (all of a user's keys live in
+one Redis Cluster slot, so the feedback script may touch them together):
+
+    {prefix}:{model_version}:{<user>}        hash: offset (JSON list of K floats), n, version,
+                                             context, updated_at
+    {prefix}:{model_version}:{<user>}:fb     hash: feedback_id -> first result (JSON)
+    {prefix}:{model_version}:{<user>}:fbt    zset: feedback_id -> time (forgets ids after a TTL)
+
+Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip.
+Timeouts are short; after a connection error Redis is skipped for ``backoff_s`` (callers get
+:class:`StoreUnavailable` at once), then tried again, so the service recovers by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from redis import exceptions as rexc
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from model.routing import RoutingConfig
+from service import metrics
+from service.errors import StoreUnavailable
+from service.routing_lua import APPLY_FEEDBACK
+
+log = logging.getLogger("service.store")
+T = TypeVar("T")
+FIELDS = ("offset", "n", "version", "context", "updated_at")
+
+
+@dataclass(frozen=True)
+class UserState:
+    offset: list[float]  # (K,) added to the router's logits
+    n_feedback: int
+    context: str | None  # the user's stated preferences, read by the router
+    version: int  # +1 on every write (feedback or context)
+    updated_at: float | None  # unix seconds of the last write
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    weights_before: list[float]  # (K,) softmax(z + u) before the update
+    weights_after: list[float]  # (K,) softmax(z + u') after
+    n_feedback: int
+    version: int
+    offset: list[float]  # (K,) u'
+    applied: bool  # False when this feedback_id had been applied before (the first result is returned)
+
+
+class ContextChanged(Exception):
+    """The user's context changed between reading the state and applying the update."""
+
+
+class UserStore:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        model_version: str,
+        num_heads: int,
+        user_ttl_s: int,
+        feedback_id_ttl_s: int,
+        backoff_s: float,
+    ) -> None:
+        self.redis = redis
+        self.namespace = f"{prefix}:{model_version.replace('{', '_').replace('}', '_')}"
+        self.num_heads = num_heads
+        self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
+        self._apply = redis.register_script(APPLY_FEEDBACK)
+        self._down_until = 0.0
+
+    @staticmethod
+    def connect(url: str, *, timeout_s: float, max_connections: int) -> Redis:
+        """A client whose every command fails within ~2 x timeout_s when Redis is gone (one
+        immediate retry on a fresh connection: pooled sockets die when Redis restarts; the retry
+        cannot apply a feedback twice, the script dedupes by feedback id)."""
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=max(1.0, 4 * timeout_s),  # waiting for a free pooled connection is load, not an outage
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        return Redis(connection_pool=pool)
+
+    # ---- keys -----------------------------------------------------------------------------
+    def keys(self, user_id: str) -> tuple[str, str, str]:
+        base = f"{self.namespace}:{{{user_id}}}"
+        return base, base + ":fb", base + ":fbt"
+
+    # ---- reads ----------------------------------------------------------------------------
+    async def get(self, user_id: str) -> UserState | None:
+        """One round trip; None for a user with no stored state."""
+        raw = await self._call("get", lambda: self.redis.hmget(self.keys(user_id)[0], FIELDS))
+        return self._state(raw)
+
+    async def get_with_feedback(self, user_id: str, feedback_id: str | None) -> tuple[UserState | None, Any]:
+        """State and, if ``feedback_id`` was applied before, its first outcome: one round trip."""
+        if not feedback_id:
+            return await self.get(user_id), None
+        state_key, fb_key, _ = self.keys(user_id)
+
+        async def both() -> list:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hmget(state_key, FIELDS)
+            pipe.hget(fb_key, feedback_id)
+            return await pipe.execute()
+
+        raw, prev = await self._call("get", both)
+        return self._state(raw), (self._outcome(prev, applied=False) if prev else None)
+
+    # ---- writes ---------------------------------------------------------------------------
+    async def apply_feedback(
+        self,
+        user_id: str,
+        prior_logits: list[float],
+        losses: list[float],
+        cfg: RoutingConfig,
+        *,
+        feedback_id: str | None,
+        expected_context: str | None = None,
+        check_context: bool = False,
+    ) -> FeedbackOutcome:
+        """Atomically apply one label. ``prior_logits`` (K,) = R p + b for the prompt,
+        ``losses`` (K,) = -log sigmoid(r_k(chosen) - r_k(rejected)). A missing feedback_id gets a
+        random one, so a retried command after a lost reply cannot apply twice either."""
+        if len(prior_logits) != self.num_heads or len(losses) != self.num_heads:
+            raise ValueError(f"expected {self.num_heads} prior logits and losses")
+        args = [
+            feedback_id or f"auto-{uuid.uuid4().hex}",
+            self.num_heads,
+            repr(float(cfg.tau)),
+            repr(float(cfg.eta)),
+            cfg.mode,
+            repr(float(cfg.max_abs_offset)),
+            self.user_ttl_s,
+            self.feedback_id_ttl_s,
+            "1" if check_context else "0",
+            expected_context or "",
+            *[repr(float(x)) for x in prior_logits],
+            *[repr(float(x)) for x in losses],
+        ]
+        keys = list(self.keys(user_id))
+        status, payload = await self._call("feedback", lambda: self._apply(keys=keys, args=args))
+        if status == "retry":
+            raise ContextChanged(user_id)
+        return self._outcome(payload, applied=status == "ok")
+
+    async def set_context(self, user_id: str, context: str | None) -> UserState:
+        """Store (or clear, with None or "") the user's stated preferences; returns the new state."""
+        state_key = self.keys(user_id)[0]
+
+        async def write() -> list:
+            pipe = self.redis.pipeline(transaction=True)
+            if context:
+                pipe.hset(state_key, "context", context)
+            else:
+                pipe.hdel(state_key, "context")
+            pipe.hincrby(state_key, "version", 1)
+            pipe.hset(state_key, "updated_at", f"{time.time():.6f}")
+            if self.user_ttl_s:
+                pipe.expire(state_key, self.user_ttl_s)
+            pipe.hmget(state_key, FIELDS)
+            return await pipe.execute()
+
+        result = await self._call("set_context", write)
+        state = self._state(result[-1])
+        assert state is not None
+        return state
+
+    async def delete(self, user_id: str) -> bool:
+        """Erase everything stored about the user; True if there was something."""
+        removed = await self._call("delete", lambda: self.redis.delete(*self.keys(user_id)))
+        return bool(removed)
+
+    async def ping(self) -> bool:
+        """Health check: bypasses the back-off, so readiness notices a returning Redis."""
+        try:
+            start = time.perf_counter()
+            await self.redis.ping()
+            metrics.REDIS_DURATION.labels("ping").observe(time.perf_counter() - start)
+            self._down_until = 0.0
+            return True
+        except (rexc.RedisError, OSError):
+            metrics.REDIS_ERRORS.labels("ping").inc()
+            return False
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    # ---- plumbing -------------------------------------------------------------------------
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable("Redis is unreachable (backing off); retry later", retry_after_s=1)
+        start = time.perf_counter()
+        try:
+            result = await fn()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            metrics.REDIS_ERRORS.labels(op).inc()
+            self._down_until = time.monotonic() + self.backoff_s
+            log.warning("redis %s failed: %s", op, exc.__class__.__name__, extra={"op": op})
+            raise StoreUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry later",
+                                   retry_after_s=1) from exc
+        except rexc.RedisError as exc:
+            metrics.REDIS_ERRORS.labels(op).inc()
+            log.error("redis %s error: %s", op, exc, extra={"op": op})
+            raise StoreUnavailable(f"Redis refused the operation: {exc}", retry_after_s=1) from exc
+        metrics.REDIS_DURATION.labels(op).observe(time.perf_counter() - start)
+        return result
+
+    def _state(self, raw: list | None) -> UserState | None:
+        if not raw or all(v is None for v in raw):
+            return None
+        offset_raw, n, version, context, updated_at = raw
+        offset = json.loads(offset_raw) if offset_raw else []
+        if len(offset) != self.num_heads:
+            offset = [0.0] * self.num_heads
+        return UserState(
+            offset=[float(x) for x in offset],
+            n_feedback=int(n or 0),
+            context=context or None,
+            version=int(version or 0),
+            updated_at=float(updated_at) if updated_at else None,
+        )
+
+    @staticmethod
+    def _outcome(payload: str, *, applied: bool) -> FeedbackOutcome:
+        data = json.loads(payload)
+        return FeedbackOutcome(
+            weights_before=data["weights_before"],
+            weights_after=data["weights_after"],
+            n_feedback=int(data["n_feedback"]),
+            version=int(data["version"]),
+            offset=data["offset"],
+            applied=applied,
+        )

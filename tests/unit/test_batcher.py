@@ -1,0 +1,207 @@
+"""The dynamic batcher with a fake forward: rows come back to their owners, concurrent
+requests share batches within the limits, cancelled requests never reach the model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+import torch
+
+from service.batcher import Batcher
+from service.errors import InferenceFailed, QueueFull
+
+
+class FakeModel:
+    """Embeds text "t<i>" as the row [i, len(batch)]; records batches and the calling thread."""
+
+    def __init__(self, delay_s: float = 0.0, rows_off_by: int = 0) -> None:
+        self.batches: list[list[str]] = []
+        self.threads: set[int] = set()
+        self.delay_s, self.rows_off_by = delay_s, rows_off_by
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        self.batches.append(list(texts))
+        self.threads.add(threading.get_ident())
+        time.sleep(self.delay_s)
+        n = len(texts) + self.rows_off_by
+        return torch.tensor([[float(t[1:]), len(texts)] for t in texts][:n]).reshape(n, 2)
+
+
+def batcher(model: FakeModel, **kw) -> Batcher:
+    opts = {"max_batch_size": 8, "max_batch_tokens": 10_000, "max_wait_s": 0.02, "max_queue": 64}
+    opts.update(kw)
+    return Batcher(model, **opts)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def texts(start: int, n: int) -> list[str]:
+    return [f"t{i}" for i in range(start, start + n)]
+
+
+def test_outputs_match_inputs_in_order():
+    async def go():
+        model = FakeModel()
+        b = batcher(model)
+        b.start()
+        try:
+            out = await b.embed(texts(0, 5), [3] * 5)
+        finally:
+            await b.close()
+        return out, model
+
+    out, model = run(go())
+    assert out[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert model.threads and threading.get_ident() not in model.threads  # forward off the event loop
+
+
+def test_concurrent_requests_share_a_batch():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, max_wait_s=0.05)
+        b.start()
+        try:
+            outs = await asyncio.gather(*(b.embed(texts(10 * k, 2), [3, 3]) for k in range(3)))
+        finally:
+            await b.close()
+        return outs, model
+
+    outs, model = run(go())
+    assert len(model.batches) == 1 and len(model.batches[0]) == 6
+    for k, out in enumerate(outs):
+        assert out[:, 0].tolist() == [10 * k, 10 * k + 1]
+
+
+def test_large_request_is_split_over_batches_of_max_size():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, max_batch_size=4)
+        b.start()
+        try:
+            out = await b.embed(texts(0, 10), [3] * 10)
+        finally:
+            await b.close()
+        return out, model
+
+    out, model = run(go())
+    assert [len(x) for x in model.batches] == [4, 4, 2]
+    assert out[:, 0].tolist() == list(range(10))
+
+
+def test_token_budget_limits_padded_batch_tokens():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, max_batch_tokens=300)
+        b.start()
+        try:
+            await b.embed(texts(0, 4), [100, 100, 100, 100])
+        finally:
+            await b.close()
+        return model
+
+    model = run(go())
+    assert [len(x) for x in model.batches] == [3, 1]  # 3 x 100 fits, 4 x 100 does not
+
+
+def test_a_text_over_the_token_budget_still_runs_alone():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, max_batch_tokens=50)
+        b.start()
+        try:
+            return await b.embed(texts(0, 2), [256, 256]), model
+        finally:
+            await b.close()
+
+    out, model = run(go())
+    assert [len(x) for x in model.batches] == [1, 1] and out.shape == (2, 2)
+
+
+def test_cancelled_request_never_reaches_the_model():
+    async def go():
+        model = FakeModel(delay_s=0.2)
+        b = batcher(model, max_batch_size=2, max_wait_s=0.0)
+        b.start()
+        try:
+            first = asyncio.create_task(b.embed(["t1", "t2"], [3, 3]))  # occupies the worker
+            await asyncio.sleep(0.05)
+            doomed = asyncio.create_task(b.embed(["t99", "t98"], [3, 3]))
+            await asyncio.sleep(0.01)
+            doomed.cancel()
+            kept = await b.embed(["t3"], [3])
+            await first
+            return model, kept, b.queued
+        finally:
+            await b.close()
+
+    model, kept, queued = run(go())
+    assert all("t99" not in batch and "t98" not in batch for batch in model.batches)
+    assert kept[:, 0].tolist() == [3] and queued == 0
+
+
+def test_full_queue_refuses_with_queue_full():
+    async def go():
+        model = FakeModel(delay_s=0.2)
+        b = batcher(model, max_batch_size=2, max_queue=4, max_wait_s=0.0)
+        b.start()
+        try:
+            busy = asyncio.create_task(b.embed(texts(0, 2), [3, 3]))
+            await asyncio.sleep(0.05)
+            waiting = asyncio.create_task(b.embed(texts(2, 3), [3] * 3))
+            await asyncio.sleep(0.01)
+            with pytest.raises(QueueFull) as info:
+                await b.embed(texts(5, 2), [3, 3])
+            await asyncio.gather(busy, waiting)
+            return info.value
+        finally:
+            await b.close()
+
+    error = run(go())
+    assert error.status == 429 and error.retry_after_s == 1
+
+
+def test_oversized_request_is_accepted_when_the_queue_is_empty():
+    async def go():
+        b = batcher(FakeModel(), max_queue=4)
+        b.start()
+        try:
+            return await b.embed(texts(0, 6), [3] * 6)
+        finally:
+            await b.close()
+
+    assert run(go()).shape == (6, 2)
+
+
+def test_wrong_number_of_rows_fails_the_batch_not_the_batcher():
+    async def go():
+        bad = FakeModel(rows_off_by=-1)
+        b = batcher(bad)
+        b.start()
+        try:
+            with pytest.raises(InferenceFailed):
+                await b.embed(texts(0, 3), [3] * 3)
+            bad.rows_off_by = 0
+            return await b.embed(texts(0, 2), [3, 3])
+        finally:
+            await b.close()
+
+    assert run(go()).shape == (2, 2)
+
+
+def test_waits_at_most_max_wait_for_company():
+    async def go():
+        b = batcher(FakeModel(), max_wait_s=0.05)
+        b.start()
+        try:
+            start = time.perf_counter()
+            await b.embed(["t1"], [3])
+            return time.perf_counter() - start
+        finally:
+            await b.close()
+
+    assert 0.04 <= run(go()) < 0.5
