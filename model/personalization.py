@@ -62,3 +62,43 @@ def learning_curve(
                 applied += 1
             out[o, j] = accuracy_with_offset(evaluation, offset)
     return out
+
+
+def active_curve(
+    labels: ScoredPairs,
+    evaluation: ScoredPairs,
+    cfg: RoutingConfig,
+    checkpoints: Sequence[int],
+    orders: int = 10,
+    pool: int = 200,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Like :func:`learning_curve`, but each label is the pair of a random candidate pool of
+    ``pool`` pairs with the largest expected information gain (:mod:`model.active`); the
+    simulated user then answers with the true label."""
+    from model.active import best_query
+
+    gen = torch.Generator().manual_seed(seed)
+    k = labels.r_chosen.shape[1]
+    out = torch.zeros(orders, len(checkpoints))
+    for o in range(orders):
+        remaining = torch.randperm(len(labels), generator=gen)[: min(pool, len(labels))].tolist()
+        offset, applied = torch.zeros(k), 0
+        for j, n in enumerate(checkpoints):
+            while applied < n and remaining:
+                idx = torch.tensor(remaining)
+                pick, _ = best_query(offset, labels.prior_logits[idx], labels.r_chosen[idx], labels.r_rejected[idx], cfg)
+                i = remaining.pop(pick)
+                offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], cfg)
+                applied += 1
+            out[o, j] = accuracy_with_offset(evaluation, offset)
+    return out
+
+
+def labels_to_reach(curve: torch.Tensor, checkpoints: Sequence[int], target: float) -> int | None:
+    """First n (of ``checkpoints``) where the mean curve reaches ``target``; None if never."""
+    mean = curve.mean(0)
+    for n, value in zip(checkpoints, mean.tolist()):
+        if value >= target:
+            return n
+    return None

@@ -10,6 +10,11 @@ to a_l) with per-head rewards ``r_w``, ``r_l`` (K,):
     mode "hedge":   u <- u - L / tau                     exact Bayesian reweighting
 
 ``tau`` is the Hedge temperature, ``eta`` the step size of the mirror-descent step.
+
+A user's stated context (``PUT /v1/users/{id}/context``, "answers like a business report") acts
+as one pseudo-label before any real one: the heads are asked whether they prefer the context
+text to a neutral statement, and the exact Hedge step of that label becomes the context offset
+``c = -strength * L(context > neutral)`` (centred), added to the logits with ``u``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ class RoutingConfig:
     eta: float = 4.0  # mirror-descent step size on the user's offset
     mode: UpdateMode = "mirror"
     max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
+    context_strength: float = 1.0  # weight of the stated-context pseudo-label (0 = ignore context)
+
+
+NEUTRAL_CONTEXT = "I want answers."  # what a stated context is compared with
 
 
 def head_losses(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -57,5 +66,11 @@ def update_offset(
         log_w = torch.log_softmax(prior_logits + offset, dim=-1)
         f = hedge_target(log_w, losses, cfg.tau)
         new = offset - cfg.eta * (log_w.exp() - f)
-    new = new - new.mean()  # softmax is shift-invariant: keep the offset centred
+    new = new - new.mean(-1, keepdim=True)  # softmax is shift-invariant: keep the offset centred
     return new.clamp(-cfg.max_abs_offset, cfg.max_abs_offset)
+
+
+def context_offset(r_context: torch.Tensor, r_neutral: torch.Tensor, cfg: RoutingConfig) -> torch.Tensor:
+    """(K,) rewards of the context text and of NEUTRAL_CONTEXT -> (K,) centred logit offset."""
+    c = -cfg.context_strength * head_losses(r_context, r_neutral)
+    return c - c.mean(-1, keepdim=True)

@@ -16,7 +16,8 @@ import torch
 from model.backbone import Message
 from model.features import router_text
 from model.heads import MixtureRewardModel, mixture_score, preference_probability
-from model.routing import RoutingConfig, head_losses
+from model.active import best_query
+from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset, head_losses
 from service import metrics
 from service.embedder import Embedder
 from service.errors import ServiceError, StoreUnavailable, UserNotFound
@@ -49,10 +50,23 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class NextQuery:
+    pair: tuple[int, int]  # indices of the two responses to ask about
+    expected_gain: float  # expected drop of the weights' entropy, nats
+    weights: list[float]  # (K,) the user's current weights for this prompt
+    weights_source: str
+
+
+@dataclass(frozen=True)
 class Rewards:
     scores: list[float]  # (N,)
     truncated: list[bool]  # (N,)
     weights_source: str
+
+
+def context_texts(context: str | None) -> list[str]:
+    """Texts embedded beside the responses when a context is stated: it and the neutral statement."""
+    return [context, NEUTRAL_CONTEXT] if context else []
 
 
 class RewardEngine:
@@ -81,10 +95,13 @@ class RewardEngine:
         person, (prompt_text, texts, truncated) = await asyncio.gather(
             self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
         )
-        prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, person.context)], texts)
+        prompt_emb, pair_emb = await self.embedder.embed(
+            [router_text(prompt_text, person.context)], texts + context_texts(person.context)
+        )
+        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
         with torch.inference_mode():
             rewards = self.model.rewards(pair_emb)  # (N, K)
-            weights = self._weights(prompt_emb, person.offset)[0]  # (K,)
+            weights = self._weights(prompt_emb, offset)[0]  # (K,)
             scores = mixture_score(rewards, weights)  # (N,)
             p_first = float(preference_probability(rewards[0], rewards[1], weights)) if len(texts) == 2 else None
         return Scored(
@@ -109,9 +126,11 @@ class RewardEngine:
             texts, truncated = await self.embedder.many_pair_texts([""] * len(queries), queries)
             routed = list(queries)
         routers = [router_text(p, person.context) for p in routed]
-        prompt_emb, pair_emb = await self.embedder.embed(routers, texts)  # (N, D) each; repeats embedded once
+        # (N, D) each; repeats embedded once
+        prompt_emb, pair_emb = await self.embedder.embed(routers, texts + context_texts(person.context))
+        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
         with torch.inference_mode():
-            scores = mixture_score(self.model.rewards(pair_emb), self._weights(prompt_emb, person.offset))
+            scores = mixture_score(self.model.rewards(pair_emb), self._weights(prompt_emb, offset))
         return Rewards(scores=scores.tolist(), truncated=truncated, weights_source=person.source)
 
     # ---- feedback -------------------------------------------------------------------------
@@ -163,9 +182,11 @@ class RewardEngine:
         """One attempt; None when the stored context changed under us."""
         stored = state.context if state else None
         routed = context if context is not None else stored
-        prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, routed)], texts)
+        prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, routed)], texts + context_texts(routed))
+        pair_emb, ctx = self._with_context(pair_emb, len(texts), Personal(None, routed, "user"))
         with torch.inference_mode():
-            prior_logits = self.model.router_logits(prompt_emb)[0]  # (K,)
+            # the stated context's pseudo-label is part of the prior the update starts from
+            prior_logits = self.model.router_logits(prompt_emb, ctx)[0]  # (K,)
             rewards = self.model.rewards(pair_emb)  # (2, K): chosen, rejected
             losses = head_losses(rewards[0], rewards[1])  # (K,)
         try:
@@ -180,6 +201,38 @@ class RewardEngine:
             )
         except ContextChanged:
             return None
+
+    # ---- active learning ------------------------------------------------------------------
+    async def next_query(
+        self,
+        *,
+        user_id: str,
+        responses: Sequence[str],
+        prompt: str | None = None,
+        messages: Sequence[Message] | None = None,
+        context: str | None = None,
+    ) -> NextQuery:
+        """The pair of responses whose label is expected to teach the most about this user."""
+        person, (prompt_text, texts, _) = await asyncio.gather(
+            self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
+        )
+        prompt_emb, pair_emb = await self.embedder.embed(
+            [router_text(prompt_text, person.context)], texts + context_texts(person.context)
+        )
+        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
+        with torch.inference_mode():
+            rewards = self.model.rewards(pair_emb)  # (N, K)
+            prior = self.model.router_logits(prompt_emb)  # (1, K)
+            first, second = torch.triu_indices(len(texts), len(texts), offset=1)  # all C = N(N-1)/2 pairs
+            u = offset if offset is not None else torch.zeros(self.model.num_heads)
+            pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], self.routing)
+            weights = self._weights(prompt_emb, offset)[0]
+        return NextQuery(
+            pair=(int(first[pick]), int(second[pick])),
+            expected_gain=float(gain[pick]),
+            weights=weights.tolist(),
+            weights_source=person.source,
+        )
 
     # ---- users ----------------------------------------------------------------------------
     async def personal(self, user_id: str | None, context: str | None) -> Personal:
@@ -217,6 +270,18 @@ class RewardEngine:
             return torch.softmax(logits, -1).tolist()
 
     # ---- math -----------------------------------------------------------------------------
+    def _with_context(
+        self, pair_emb: torch.Tensor, n: int, person: Personal
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split the context statement's embeddings (see context_texts) off the N pair
+        embeddings and add its pseudo-label offset to the user's: (N, D), (K,) or None."""
+        if not person.context:
+            return pair_emb, person.offset
+        with torch.inference_mode():
+            r = self.model.rewards(pair_emb[n:])  # (2, K): the context, the neutral statement
+            c = context_offset(r[0], r[1], self.routing)
+        return pair_emb[:n], c if person.offset is None else person.offset + c
+
     def _weights(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
         """(B, D) router inputs, (K,) offset -> (B, K) mixture weights."""
         return self.model.log_weights(prompt_emb, offset).exp()

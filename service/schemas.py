@@ -74,6 +74,18 @@ class ScoreResponse(BaseModel):
     model_version: str
 
 
+class NextQueryRequest(PromptInput):
+    responses: list[str] = Field(min_length=2, description="2..64 candidate responses; every pair is considered")
+
+
+class NextQueryResponse(BaseModel):
+    pair: tuple[int, int] = Field(description="Indices of the two responses to ask the user to compare")
+    expected_gain: float = Field(description="Expected drop of the entropy of the user's head weights (nats)")
+    weights: list[float] = Field(description="The user's current weights for this prompt")
+    weights_source: WeightsSource
+    model_version: str
+
+
 class FeedbackRequest(PromptInput):
     user_id: UserId
     chosen: str = Field(description="The response the user preferred")
