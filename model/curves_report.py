@@ -83,6 +83,21 @@ def context_cold_start(encoder, model, test: TrainingSet, cache_dir: Path, rc: R
     return out
 
 
+def top1_ceiling(encoder, model, cache_dir: Path, data_root: Path | None) -> dict[str, float]:
+    """DSP test queries: how often each type's own response ranks first among the five with the
+    type's best single head (weights one-hot on it): the ceiling of the HTTP top-1 figure."""
+    from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, load_dsp_items
+
+    items = load_dsp_items(data_root, split="test")
+    if not items:
+        return {}
+    cache = EmbeddingCache(cache_dir, encoder.info)
+    texts = [t for it in items for t in encoder.join_pairs([it.prompt] * 5, [it.responses[k] for k in DSP_RESPONSE_KEYS])[0]]
+    rewards = model.rewards(cache.get_or_compute(texts, encoder.encode).view(len(items), 5, -1))  # (Q, 5, K)
+    first = rewards.argmax(1)  # (Q, K) index of the top response per head
+    return {d: float((first == DSP_RESPONSE_KEYS.index(d)).float().mean(0).max()) for d in DSP_DOMAINS}
+
+
 def acc(pairs: ScoredPairs, offset) -> float:
     from model.personalization import accuracy_with_offset
 
@@ -128,14 +143,23 @@ def main(argv: list[str] | None = None) -> None:
     }
     flat = single_bt(train, test)
     cold = context_cold_start(encoder, model, test, args.cache_dir, chosen)
+    top1 = top1_ceiling(encoder, model, args.cache_dir, args.data_root) if "dsp" in datasets else {}
     if args.write_checkpoint:
         write_routing(args.checkpoint, chosen)
     from model.curves_plot import plot_curves
 
     images = plot_curves(curves, flat, ceiling, DENSE, args.img_dir)
     section = render(table, chosen, hedge, curves, flat, ceiling, cold, images, args, time.perf_counter() - started, ck.version)
+    section[-2:-2] = top1_lines(top1)
     write_section(args.report, section)
     print("\n".join(section))
+
+
+def top1_lines(top1: dict[str, float]) -> list[str]:
+    if not top1:
+        return []
+    return ["### Top-1 among the five DSP responses with the best single head (ceiling of the HTTP figure)", "",
+            "| user type | top-1 with its best head |", "|---|---|", *[f"| {d} | {v:.3f} |" for d, v in top1.items()], ""]
 
 
 def write_routing(checkpoint: Path, rc: RoutingConfig) -> None:
