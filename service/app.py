@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.auth import load_keys
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.middleware import RequestContext
-from service.routes import compat, feedback, health, model_card, score, users
+from service.routes import compat, feedback, health, model_card, next_query, playground, score, users
 from service.runtime import StartupError, build_runtime
 
 log = logging.getLogger("service.app")
@@ -45,8 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = None
+    app.state.api_keys = load_keys(settings)  # None: auth off; AuthConfigError when on without keys
+    app.state.draining = False  # set on SIGTERM (service/__main__.py): readiness answers 503 from then on
     install_error_handlers(app)
-    for module in (score, feedback, users, model_card, compat, health):
+    for module in (score, feedback, users, next_query, model_card, compat, health, playground):
         app.include_router(module.router)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
     return app

@@ -1,10 +1,15 @@
 """Dynamic batching in front of the backbone: one owner task, one worker thread.
 
-Requests call :meth:`Batcher.embed` with their items (texts, opaque here) and token counts; the owner task
-packs the texts of concurrent requests into batches of at most ``max_batch_size`` texts
-and ``max_batch_tokens`` padded tokens (batch x longest), waiting at most ``max_wait_s``
-after the oldest waiting text arrived, and runs ``forward`` in its worker thread so the
-event loop never blocks. A request larger than one batch is split over several.
+Requests call :meth:`Batcher.embed` with their items (opaque here: token ids for the service)
+and token counts. The owner task waits at most ``max_wait_s`` after the oldest waiting text
+arrived for company, then takes the oldest waiting texts, ``sort_window`` batches' worth of
+them in arrival order, sorts those by length and cuts them into batches of at most
+``max_batch_size`` texts and ``max_batch_tokens`` padded tokens (batch x longest): similar
+lengths pad little, which on a CPU is most of the gain of batching. The batches of that plan
+run one after the other in the worker thread, so the event loop never blocks; texts arriving
+meanwhile wait for the next plan (no text waits longer than one plan). A request larger than a
+plan is split over several. With ``batching=False`` a plan holds one request's texts only: the
+naive baseline (one forward per request) that bench/load.py compares against.
 
 Guarantees: each request gets exactly its rows back, in order (a forward that returns
 another number of rows fails the batch); requests cancelled while waiting (client gone,
@@ -52,9 +57,6 @@ class _Batch:
     def padded_tokens(self) -> int:
         return len(self.items) * self.longest
 
-    def padded_tokens_with(self, n_tokens: int) -> int:
-        return (len(self.items) + 1) * max(self.longest, n_tokens)
-
 
 class Batcher:
     def __init__(
@@ -66,11 +68,17 @@ class Batcher:
         max_wait_s: float,
         max_queue: int,
         retry_after_s: int = 1,
+        sort_window: int = 4,
+        forward_overhead_tokens: int = 128,
+        batching: bool = True,
     ) -> None:
         self._forward = forward
+        self.sort_window, self.batching = max(1, sort_window), batching
+        self.forward_overhead_tokens = forward_overhead_tokens
         self.max_batch_size, self.max_batch_tokens = max_batch_size, max_batch_tokens
         self.max_wait_s, self.max_queue, self.retry_after_s = max_wait_s, max_queue, retry_after_s
-        self._jobs: deque[_Job] = deque()
+        self._jobs: deque[_Job] = deque()  # requests with texts not yet planned
+        self._plan: deque[_Batch] = deque()  # batches cut from the last sorted window, not yet run
         self._queued = 0  # texts waiting (not yet in a batch)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -85,10 +93,11 @@ class Batcher:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for job in self._jobs:
+        for job in {*self._jobs, *(job for batch in self._plan for job, _ in batch.items)}:
             if not job.future.done():
                 job.future.set_exception(NotReady("the server is shutting down"))
         self._jobs.clear()
+        self._plan.clear()
         self._set_queued(0)
         if self._executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -122,13 +131,18 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            self._drop_cancelled()
-            if not self._jobs:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            await self._wait_for_company()
-            batch = self._take_batch()
+            if not self._plan:
+                self._drop_cancelled()
+                if not self._jobs:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                if self.batching:
+                    await self._wait_for_company()
+                self._plan = deque(self._make_plan())
+                if not self._plan:  # every waiting request was cancelled
+                    continue
+            batch = self._next_batch()
             if batch.items:
                 await self._process(loop, batch)
 
@@ -146,6 +160,7 @@ class Batcher:
                 return
 
     def _drop_cancelled(self) -> None:
+        """Forget the unplanned texts of cancelled requests (planned ones: see _next_batch)."""
         kept = deque(job for job in self._jobs if not job.future.done())
         dropped = sum(len(job.texts) - job.next for job in self._jobs if job.future.done())
         if dropped:
@@ -153,24 +168,67 @@ class Batcher:
             self._jobs = kept
             self._set_queued(self._queued - dropped)
 
-    def _take_batch(self) -> _Batch:
-        batch, now = _Batch(), time.perf_counter()
+    def _make_plan(self) -> list[_Batch]:
+        """The oldest waiting texts (sort_window batches' worth; one request's without batching),
+        sorted by token count and cut into batches within the size and token limits."""
         self._drop_cancelled()
-        while self._jobs and len(batch.items) < self.max_batch_size:
+        limit = self.max_batch_size * self.sort_window
+        taken: list[tuple[_Job, int]] = []
+        while self._jobs and len(taken) < limit:
             job = self._jobs[0]
-            n_tokens = int(job.lengths[job.next])
-            if batch.items and batch.padded_tokens_with(n_tokens) > self.max_batch_tokens:
+            stop = len(job.texts) if not self.batching else min(len(job.texts), job.next + limit - len(taken))
+            taken += [(job, i) for i in range(job.next, stop)]
+            job.next = stop
+            if job.next == len(job.texts):
+                self._jobs.popleft()
+            if not self.batching:
                 break
+        taken.sort(key=lambda item: int(item[0].lengths[item[1]]))
+        lengths = [int(job.lengths[i]) for job, i in taken]
+        cuts = self._cuts(lengths) if self.batching else self._greedy_cuts(lengths)
+        return [_Batch(taken[a:b], lengths[b - 1]) for a, b in zip([0, *cuts], cuts)]
+
+    def _fits(self, n: int, longest: int) -> bool:
+        return n == 1 or (n <= self.max_batch_size and n * longest <= self.max_batch_tokens)
+
+    def _cuts(self, lengths: list[int]) -> list[int]:
+        """Ends of the batches that cover the ascending ``lengths`` at the least cost, a batch
+        costing forward_overhead_tokens + size x longest (its padded tokens): one forward more
+        where it saves more padding than it costs. Dynamic programming, O(n x max_batch_size)."""
+        cost, start = [0.0] + [float("inf")] * len(lengths), [0] * (len(lengths) + 1)
+        for j in range(1, len(lengths) + 1):
+            for i in range(j - 1, max(0, j - self.max_batch_size) - 1, -1):
+                if not self._fits(j - i, lengths[j - 1]):
+                    break
+                c = cost[i] + self.forward_overhead_tokens + (j - i) * lengths[j - 1]
+                if c < cost[j]:
+                    cost[j], start[j] = c, i
+        cuts, j = [], len(lengths)
+        while j:
+            cuts.append(j)
+            j = start[j]
+        return cuts[::-1]
+
+    def _greedy_cuts(self, lengths: list[int]) -> list[int]:
+        """Full batches in order (the naive baseline: one forward per request within the limits)."""
+        cuts, begin = [], 0
+        for j in range(1, len(lengths) + 1):
+            if not self._fits(j - begin, lengths[j - 1]):
+                cuts.append(j - 1)
+                begin = j - 1
+        return [*cuts, len(lengths)] if lengths else []
+
+    def _next_batch(self) -> _Batch:
+        """The plan's next batch, less the texts of requests cancelled since it was planned."""
+        planned = self._plan.popleft()
+        self._set_queued(self._queued - len(planned.items))
+        items = [(job, i) for job, i in planned.items if not job.future.done()]
+        now = time.perf_counter()
+        for job, _ in items:
             if not job.started:
                 job.started = True
                 metrics.QUEUE_DURATION.observe(now - job.enqueued)
-            batch.items.append((job, job.next))
-            batch.longest = max(batch.longest, n_tokens)
-            job.next += 1
-            if job.next == len(job.texts):
-                self._jobs.popleft()
-        self._set_queued(self._queued - len(batch.items))
-        return batch
+        return _Batch(items, max((int(job.lengths[i]) for job, i in items), default=0))
 
     async def _process(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
         texts = [job.texts[i] for job, i in batch.items]

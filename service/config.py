@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     backbone_id: str | None = None  # name to check against the checkpoint when backbone_path is set
     device: str = "auto"  # auto (cuda when present), cpu, cuda, cuda:1
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: fp32 on cpu, bf16/fp16 on gpu
-    torch_threads: int = Field(0, ge=0)  # intra-op threads for the forward; 0 = all cores
+    torch_threads: int = Field(0, ge=0)  # intra-op threads for the forward; 0 = the cores we may use
     tau: float | None = Field(None, gt=0)  # overrides the checkpoint's Hedge temperature
     eta: float | None = Field(None, gt=0)  # overrides the checkpoint's mirror-descent step size
     warmup: bool = True  # run one forward before answering ready, so the first request is not slow
@@ -37,18 +37,42 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(32, ge=1)  # texts per forward; 32 keeps CPU latency under ~0.5 s
     max_batch_tokens: int = Field(8192, ge=16)  # padded tokens per forward (batch x longest); 32 x 256
     max_wait_ms: float = Field(5.0, ge=0)  # how long a non-full batch waits for company
+    # the oldest waiting texts, this many batches' worth, are sorted by length before being cut into batches:
+    # less padding (on CPU most of batching's gain); a text waits at most one such plan. 1 = arrival order
+    sort_window: int = Field(4, ge=1)
+    # the fixed cost of one forward in padded tokens: a sorted window is cut into more, smaller batches where
+    # that saves more padding than it costs. CPU: ~100 (MiniLM on 2 cores: 20 ms per forward + 5k tokens/s,
+    # docs/performance.md); GPU: thousands (padding is nearly free there, few full batches win)
+    forward_overhead_tokens: int = Field(128, ge=0)
+    # False: each request's texts run in a forward of their own (no cross-request batching): the naive
+    # baseline of bench/load.py, never a production setting
+    batching: bool = True
     max_queue: int = Field(1024, ge=1)  # texts waiting for the backbone; beyond this 429 (unless the queue is empty)
     retry_after_s: int = Field(1, ge=1)  # Retry-After sent with 429 / 503
     embed_cache_size: int = Field(16384, ge=0)  # LRU of embeddings by text hash (~1.5 KB each at d=384)
 
     # ---- Redis --------------------------------------------------------------------------
-    redis_url: str = "redis://127.0.0.1:6379/0"  # user state lives here
+    redis_url: str = "redis://127.0.0.1:6379/0"  # user state lives here (with redis_cluster: any one node, db 0)
+    # True: redis_url names one node of a Redis Cluster and redis-py's cluster client is used. Every key of a
+    # user carries the hash tag {<user>}, so a user's keys share one slot and the feedback script stays atomic;
+    # redis_max_connections then bounds the Redis calls in flight (each node's pool holds as many).
+    redis_cluster: bool = False
     redis_timeout_s: float = Field(0.25, gt=0)  # socket + connect timeout; a dead Redis costs <= 2x this
     redis_max_connections: int = Field(64, ge=1)  # pool size; callers wait for a free connection
     redis_backoff_s: float = Field(1.0, ge=0)  # after a Redis error, skip Redis this long (score degrades)
     key_prefix: str = Field("micro", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # first part of every key
     user_ttl_s: int = Field(90 * 86400, ge=0)  # user state expires after this long without a write; 0 = never
     feedback_id_ttl_s: int = Field(86400, ge=1)  # how long a feedback_id is remembered for retries
+
+    # ---- auth (docs/api.md#authentication) ------------------------------------------------
+    # on: /v1/* and /get_reward need Authorization: Bearer <key>, user ids are namespaced by the key's tenant;
+    # off: no keys, one shared namespace (local development). docker-compose and production run with on
+    auth: Literal["on", "off"] = "off"
+    api_keys: SecretStr | None = None  # tenant:read+write:<sha256 hex of the key>,... or a JSON list; hashes only
+    api_keys_file: Path | None = None  # the same, one entry a line (mount it as a secret); merged with api_keys
+    # on SIGTERM: answer not-ready (503 on /health/ready) this long before closing the listener, so load
+    # balancers stop sending first; in-flight requests are then drained (up to 10 s) before the exit
+    shutdown_delay_s: float = Field(0.0, ge=0)
 
     # ---- request limits (over them: 413) ------------------------------------------------
     max_responses: int = Field(64, ge=1)  # responses per score request

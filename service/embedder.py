@@ -1,5 +1,6 @@
-"""Text -> embedding for the service: text preparation off the event loop, an LRU cache of
-embeddings keyed by (window, text) hash, and the batcher for what the cache does not hold.
+"""Text -> embedding for the service: text preparation and tokenization off the event loop (each
+text tokenized once), an LRU cache of embeddings keyed by (window, text) hash, and the batcher
+for what the cache does not hold.
 
 Two kinds of text, read with different windows exactly as in training:
 router texts (context + prompt) with ``encoder.router_max_length`` tokens, pair texts
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 import torch
 
 from model.backbone import Encoder, Message
+from service import metrics
 from service.batcher import Batcher, Forward
 
 Item = tuple[str, int]  # (text, window in tokens)
@@ -99,10 +101,12 @@ class Embedder:
                 missing[key] = item
             else:
                 rows[key] = row
+        metrics.EMBED_CACHE.labels("hit").inc(len(rows))
+        metrics.EMBED_CACHE.labels("miss").inc(len(missing))
         if missing:
-            todo = list(missing.values())
-            lengths = await asyncio.to_thread(token_counts, self.encoder, todo)
-            emb = await self.batcher.embed(todo, lengths)
+            # tokenized once, in a thread: the worker thread only pads and runs the forward
+            features = await asyncio.to_thread(tokenize_items, self.encoder, list(missing.values()))
+            emb = await self.batcher.embed(features, [len(f["input_ids"]) for f in features])
             for key, row in zip(missing, emb):
                 row = row.clone()  # not a view: the batch tensor can be freed
                 rows[key] = row
@@ -121,16 +125,12 @@ def tokenize_items(encoder: Encoder, items: Sequence[Item]) -> list[dict[str, li
     return out  # type: ignore[return-value]
 
 
-def token_counts(encoder: Encoder, items: Sequence[Item]) -> list[int]:
-    return [len(f["input_ids"]) for f in tokenize_items(encoder, items)]
-
-
 def encoder_forward(encoder: Encoder) -> Forward:
-    """The batcher's forward (runs in its worker thread): (B,) items -> (B, D) float32 on cpu."""
+    """The batcher's forward (runs in its worker thread): (B,) tokenized items (tokenize_items)
+    -> (B, D) float32 on cpu."""
 
-    def forward(items: list[Item]) -> torch.Tensor:
-        batch = encoder.tokenizer.pad(tokenize_items(encoder, items), padding=True, return_tensors="pt")
+    def forward(features: list[dict[str, list[int]]]) -> torch.Tensor:
         with torch.inference_mode():
-            return encoder.forward_tokens(dict(batch)).float().cpu()
+            return encoder.forward_tokens(encoder.collate(features)).float().cpu()
 
     return forward

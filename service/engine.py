@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from model.active import best_query
 from model.backbone import Message
 from model.features import router_text
 from model.heads import MixtureRewardModel, mixture_score, preference_probability
-from model.active import best_query
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset, head_losses
 from service import metrics
 from service.embedder import Embedder
@@ -64,6 +64,15 @@ class Rewards:
     weights_source: str
 
 
+@dataclass(frozen=True)
+class Embedded:
+    person: Personal
+    prompt_emb: torch.Tensor  # (1, D) router input
+    pair_emb: torch.Tensor  # (N, D) responses
+    offset: torch.Tensor | None  # (K,) user offset + stated-context offset, None for the plain prior
+    truncated: list[bool]  # (N,)
+
+
 def context_texts(context: str | None) -> list[str]:
     """Texts embedded beside the responses when a context is stated: it and the neutral statement."""
     return [context, NEUTRAL_CONTEXT] if context else []
@@ -92,26 +101,21 @@ class RewardEngine:
         context: str | None = None,
         with_head_rewards: bool = False,
     ) -> Scored:
-        person, (prompt_text, texts, truncated) = await asyncio.gather(
-            self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
-        )
-        prompt_emb, pair_emb = await self.embedder.embed(
-            [router_text(prompt_text, person.context)], texts + context_texts(person.context)
-        )
-        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
+        req = await self._embedded(user_id, context, prompt, messages, responses)
+        n = len(responses)
         with torch.inference_mode():
-            rewards = self.model.rewards(pair_emb)  # (N, K)
-            weights = self._weights(prompt_emb, offset)[0]  # (K,)
+            rewards = self.model.rewards(req.pair_emb)  # (N, K)
+            weights = self._weights(req.prompt_emb, req.offset)[0]  # (K,)
             scores = mixture_score(rewards, weights)  # (N,)
-            p_first = float(preference_probability(rewards[0], rewards[1], weights)) if len(texts) == 2 else None
+            p_first = float(preference_probability(rewards[0], rewards[1], weights)) if n == 2 else None
         return Scored(
             scores=scores.tolist(),
-            ranking=sorted(range(len(texts)), key=lambda i: -float(scores[i])),
+            ranking=sorted(range(n), key=lambda i: -float(scores[i])),
             weights=weights.tolist(),
-            weights_source=person.source,
+            weights_source=req.person.source,
             p_first_preferred=p_first,
             head_rewards=rewards.tolist() if with_head_rewards else None,
-            truncated=truncated,
+            truncated=req.truncated,
         )
 
     async def rewards(self, queries: Sequence[str], prompts: Sequence[str] | None, user_id: str | None) -> Rewards:
@@ -213,25 +217,20 @@ class RewardEngine:
         context: str | None = None,
     ) -> NextQuery:
         """The pair of responses whose label is expected to teach the most about this user."""
-        person, (prompt_text, texts, _) = await asyncio.gather(
-            self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
-        )
-        prompt_emb, pair_emb = await self.embedder.embed(
-            [router_text(prompt_text, person.context)], texts + context_texts(person.context)
-        )
-        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
+        req = await self._embedded(user_id, context, prompt, messages, responses)
+        n = len(responses)
         with torch.inference_mode():
-            rewards = self.model.rewards(pair_emb)  # (N, K)
-            prior = self.model.router_logits(prompt_emb)  # (1, K)
-            first, second = torch.triu_indices(len(texts), len(texts), offset=1)  # all C = N(N-1)/2 pairs
-            u = offset if offset is not None else torch.zeros(self.model.num_heads)
+            rewards = self.model.rewards(req.pair_emb)  # (N, K)
+            prior = self.model.router_logits(req.prompt_emb)  # (1, K)
+            first, second = torch.triu_indices(n, n, offset=1)  # all C = N(N-1)/2 pairs
+            u = req.offset if req.offset is not None else torch.zeros(self.model.num_heads)
             pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], self.routing)
-            weights = self._weights(prompt_emb, offset)[0]
+            weights = self._weights(req.prompt_emb, req.offset)[0]
         return NextQuery(
             pair=(int(first[pick]), int(second[pick])),
             expected_gain=float(gain[pick]),
             weights=weights.tolist(),
-            weights_source=person.source,
+            weights_source=req.person.source,
         )
 
     # ---- users ----------------------------------------------------------------------------
@@ -268,6 +267,19 @@ class RewardEngine:
         with torch.inference_mode():
             logits = self.model.router.bias + torch.tensor(offset, dtype=torch.float32)
             return torch.softmax(logits, -1).tolist()
+
+    # ---- shared request preparation ---------------------------------------------------------
+    async def _embedded(self, user_id, context, prompt, messages, responses) -> Embedded:
+        """The user's state (one Redis round trip) and, concurrently, the texts; then one
+        embedding call for the router input, the N responses and the stated context."""
+        person, (prompt_text, texts, truncated) = await asyncio.gather(
+            self.personal(user_id, context), self.embedder.pair_texts(prompt, messages, responses)
+        )
+        prompt_emb, pair_emb = await self.embedder.embed(
+            [router_text(prompt_text, person.context)], texts + context_texts(person.context)
+        )
+        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
+        return Embedded(person, prompt_emb, pair_emb, offset, truncated)
 
     # ---- math -----------------------------------------------------------------------------
     def _with_context(

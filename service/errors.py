@@ -34,6 +34,14 @@ class ServiceError(Exception):
             self.retry_after_s = retry_after_s
 
 
+class Unauthorized(ServiceError):
+    status, title = 401, "Missing or unknown API key"
+
+
+class Forbidden(ServiceError):
+    status, title = 403, "API key lacks the scope"
+
+
 class PayloadTooLarge(ServiceError):
     status, title = 413, "Request over the size limits"
 
@@ -69,12 +77,15 @@ def problem_response(
     *,
     errors: list[dict[str, Any]] | None = None,
     retry_after_s: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
     body["request_id"] = request_id_var.get()
-    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    headers = dict(headers or {})
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
@@ -92,7 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
-        return problem_response(exc.status, exc.title, exc.detail, retry_after_s=exc.retry_after_s)
+        headers = {"WWW-Authenticate": 'Bearer realm="micro"'} if exc.status == 401 else None
+        return problem_response(exc.status, exc.title, exc.detail, retry_after_s=exc.retry_after_s, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

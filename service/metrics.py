@@ -45,6 +45,10 @@ BATCH_TOKENS = Histogram(
     registry=REGISTRY,
 )
 QUEUE_SIZE = Gauge("micro_queue_size", "Texts waiting for the backbone", registry=REGISTRY)
+EMBED_CACHE = Counter(
+    "micro_embedding_cache_total", "Distinct texts of requests by embedding-cache result (hit: no forward)",
+    ["result"], registry=REGISTRY,
+)
 FEEDBACK = Counter(
     "micro_feedback_total", "Feedback posts by outcome (applied, duplicate, unavailable, error)", ["result"],
     registry=REGISTRY,
@@ -67,6 +71,8 @@ for _result in ("applied", "duplicate", "unavailable", "error"):
 for _op in ("get", "feedback", "set_context", "delete", "ping"):
     REDIS_ERRORS.labels(_op)
 DEGRADED.labels("redis_unavailable")
+for _result in ("hit", "miss"):
+    EMBED_CACHE.labels(_result)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from redis.exceptions import RedisClusterException
 
 from model.backbone import BackboneError, Encoder
 from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
@@ -21,7 +23,7 @@ from model.routing import RoutingConfig
 from service import metrics
 from service.batcher import Batcher
 from service.config import Settings
-from service.embedder import Embedder, encoder_forward
+from service.embedder import Embedder, encoder_forward, tokenize_items
 from service.engine import RewardEngine
 from service.limits import Limits
 from service.store import UserStore
@@ -61,8 +63,7 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
             "`python -m model.train --out DIR`, or set MICRO_CHECKPOINT to a directory holding heads.safetensors "
             "and config.json"
         )
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.torch_threads or available_cores())  # once, before the first forward
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "sequence longer than the model" is expected: join_pairs truncates
@@ -85,6 +86,19 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
     return encoder, model, config
 
 
+def available_cores() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (in a
+    container torch would otherwise start one thread per core of the host)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
 def routing_config(config: CheckpointConfig, settings: Settings) -> RoutingConfig:
     """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA overrides."""
     cfg = config.routing_config()
@@ -95,7 +109,7 @@ def routing_config(config: CheckpointConfig, settings: Settings) -> RoutingConfi
 def warm_up(encoder: Encoder, model: MixtureRewardModel) -> None:
     """One forward of a full-length pair, so the first request does not pay for lazy init."""
     items = [("warm up " * encoder.max_length, encoder.max_length), ("warm up", encoder.router_max_length)]
-    emb = encoder_forward(encoder)(items)
+    emb = encoder_forward(encoder)(tokenize_items(encoder, items))
     with torch.inference_mode():
         model(emb, emb)
 
@@ -106,10 +120,11 @@ async def build_runtime(settings: Settings) -> Runtime:
         await asyncio.to_thread(warm_up, encoder, model)
     try:
         redis = UserStore.connect(
-            settings.redis_url, timeout_s=settings.redis_timeout_s, max_connections=settings.redis_max_connections
+            settings.redis_url, timeout_s=settings.redis_timeout_s, max_connections=settings.redis_max_connections,
+            cluster=settings.redis_cluster,
         )
-    except ValueError as exc:
-        raise StartupError(f"MICRO_REDIS_URL={settings.redis_url!r} is not a Redis URL: {exc}") from exc
+    except (ValueError, RedisClusterException) as exc:  # a bad URL; in cluster mode also a db other than 0
+        raise StartupError(f"MICRO_REDIS_URL={settings.redis_url!r} is not a usable Redis URL: {exc}") from exc
     store = UserStore(
         redis,
         prefix=settings.key_prefix,
@@ -118,6 +133,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         user_ttl_s=settings.user_ttl_s,
         feedback_id_ttl_s=settings.feedback_id_ttl_s,
         backoff_s=settings.redis_backoff_s,
+        max_in_flight=settings.redis_max_connections if settings.redis_cluster else None,
     )
     if not await store.ping():
         log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", _safe_url(settings))
@@ -128,6 +144,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         max_wait_s=settings.max_wait_ms / 1000,
         max_queue=settings.max_queue,
         retry_after_s=settings.retry_after_s,
+        sort_window=settings.sort_window,
+        forward_overhead_tokens=settings.forward_overhead_tokens,
+        batching=settings.batching,
     )
     batcher.start()
     routing = routing_config(config, settings)

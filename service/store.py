@@ -8,13 +8,20 @@ one Redis Cluster slot, so the feedback script may touch them together):
     {prefix}:{model_version}:{<user>}:fb     hash: feedback_id -> first result (JSON)
     {prefix}:{model_version}:{<user>}:fbt    zset: feedback_id -> time (forgets ids after a TTL)
 
+With MICRO_AUTH=on, ``<user>`` is ``<tenant>/<user id>`` (service/auth.py): tenants never share a key.
+
 Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip.
+With ``MICRO_REDIS_CLUSTER=true`` the client is redis-py's cluster client; every script and
+pipeline here touches the keys of one user only, so each runs on the one node owning the slot
+(``tests/unit/test_store_cluster.py`` checks the keys share a slot).
 Timeouts are short; after a connection error Redis is skipped for ``backoff_s`` (callers get
 :class:`StoreUnavailable` at once), then tried again, so the service recovers by itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis import exceptions as rexc
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -72,19 +79,35 @@ class UserStore:
         user_ttl_s: int,
         feedback_id_ttl_s: int,
         backoff_s: float,
+        max_in_flight: int | None = None,
     ) -> None:
         self.redis = redis
         self.namespace = f"{prefix}:{model_version.replace('{', '_').replace('}', '_')}"
         self.num_heads = num_heads
         self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
-        self._apply = redis.register_script(APPLY_FEEDBACK)
         self._down_until = 0.0
+        # The cluster client raises at once when a node's pool is exhausted instead of waiting
+        # for a free connection like the standalone pool: callers wait for a permit instead.
+        self._permits: contextlib.AbstractAsyncContextManager = (
+            asyncio.Semaphore(max_in_flight) if max_in_flight else contextlib.nullcontext()
+        )
 
     @staticmethod
-    def connect(url: str, *, timeout_s: float, max_connections: int) -> Redis:
+    def connect(url: str, *, timeout_s: float, max_connections: int, cluster: bool = False) -> Redis | RedisCluster:
         """A client whose every command fails within ~2 x timeout_s when Redis is gone (one
         immediate retry on a fresh connection: pooled sockets die when Redis restarts; the retry
-        cannot apply a feedback twice, the script dedupes by feedback id)."""
+        cannot apply a feedback twice, the script dedupes by feedback id). ``cluster``: ``url``
+        names any node of a Redis Cluster; the client discovers the others on first use."""
+        if cluster:
+            return RedisCluster.from_url(
+                url,
+                max_connections=max_connections,  # per node
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                decode_responses=True,
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=0,
+            )
         pool = BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -155,7 +178,9 @@ class UserStore:
             *[repr(float(x)) for x in losses],
         ]
         keys = list(self.keys(user_id))
-        status, payload = await self._call("feedback", lambda: self._apply(keys=keys, args=args))
+        # EVAL with the script's text, not EVALSHA: always one round trip (EVALSHA costs two more, SCRIPT LOAD
+        # and a retry, whenever Redis has lost its script cache: restart, failover); Redis still compiles it once
+        status, payload = await self._call("feedback", lambda: self.redis.eval(APPLY_FEEDBACK, len(keys), *keys, *args))
         if status == "retry":
             raise ContextChanged(user_id)
         return self._outcome(payload, applied=status == "ok")
@@ -191,11 +216,12 @@ class UserStore:
         """Health check: bypasses the back-off, so readiness notices a returning Redis."""
         try:
             start = time.perf_counter()
-            await self.redis.ping()
+            async with self._permits:
+                await self.redis.ping()
             metrics.REDIS_DURATION.labels("ping").observe(time.perf_counter() - start)
             self._down_until = 0.0
             return True
-        except (rexc.RedisError, OSError):
+        except (rexc.RedisError, rexc.RedisClusterException, OSError):
             metrics.REDIS_ERRORS.labels("ping").inc()
             return False
 
@@ -208,11 +234,14 @@ class UserStore:
             raise StoreUnavailable("Redis is unreachable (backing off); retry later", retry_after_s=1)
         start = time.perf_counter()
         try:
-            result = await fn()
-        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            async with self._permits:
+                result = await fn()
+        # cluster mode: no reachable node (RedisClusterException), or slots without a node (CLUSTERDOWN)
+        except (rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError, rexc.RedisClusterException,
+                OSError) as exc:
             metrics.REDIS_ERRORS.labels(op).inc()
             self._down_until = time.monotonic() + self.backoff_s
-            log.warning("redis %s failed: %s", op, exc.__class__.__name__, extra={"op": op})
+            log.warning("redis %s failed: %s: %s", op, exc.__class__.__name__, exc, extra={"op": op})
             raise StoreUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry later",
                                    retry_after_s=1) from exc
         except rexc.RedisError as exc:

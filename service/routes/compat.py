@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from service.auth import Reader
 from service.deps import EngineDep, LimitsDep
 from service.schemas import RewardRequest, RewardResponse, UserId
 
@@ -17,11 +18,12 @@ async def get_reward(
     body: RewardRequest,
     engine: EngineDep,
     limits: LimitsDep,
+    caller: Reader,
     user_id: Annotated[UserId | None, Query(description="Personalise with this user's weights")] = None,
 ) -> RewardResponse:
     """`{"query": [prompt + response, ...], "prompts": [...]}` -> `{"rewards", "scores", "extra_logs"}`."""
     limits.reward(body)
-    result = await engine.rewards(body.query, body.prompts, user_id)
+    result = await engine.rewards(body.query, body.prompts, caller.user_key(user_id) if user_id else None)
     return RewardResponse(
         rewards=result.scores,
         scores=result.scores,

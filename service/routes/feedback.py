@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.auth import Writer
 from service.deps import EngineDep, LimitsDep
 from service.schemas import FeedbackRequest, FeedbackResponse
 
@@ -11,12 +12,12 @@ router = APIRouter(tags=["feedback"])
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse)
-async def feedback(body: FeedbackRequest, engine: EngineDep, limits: LimitsDep) -> FeedbackResponse:
+async def feedback(body: FeedbackRequest, engine: EngineDep, limits: LimitsDep, caller: Writer) -> FeedbackResponse:
     """Apply "chosen is better than rejected" to the user's router state (atomically).
     503 while Redis is unreachable; the same feedback_id twice applies once."""
     limits.feedback(body)
     outcome = await engine.feedback(
-        user_id=body.user_id,
+        user_id=caller.user_key(body.user_id),
         chosen=body.chosen,
         rejected=body.rejected,
         prompt=body.prompt,

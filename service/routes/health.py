@@ -19,10 +19,12 @@ async def live() -> Health:
 
 @router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
 async def ready(request: Request) -> JSONResponse:
-    """Model loaded and warm, Redis answers. 503 (with the failing check) otherwise."""
+    """Model loaded and warm, Redis answers, not shutting down. 503 (with the failing check) otherwise."""
     runtime = getattr(request.app.state, "runtime", None)
     checks = {"model": "ok" if runtime is not None and runtime.warm else "loading"}
     checks["redis"] = "ok" if runtime is not None and await runtime.store.ping() else "unavailable"
+    if getattr(request.app.state, "draining", False):
+        checks["shutdown"] = "draining"
     ok = all(v == "ok" for v in checks.values())
     body = Health(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

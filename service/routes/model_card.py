@@ -6,6 +6,7 @@ import dataclasses
 
 from fastapi import APIRouter
 
+from service.auth import Reader
 from service.deps import RuntimeDep
 from service.schemas import ModelCard
 
@@ -13,7 +14,7 @@ router = APIRouter(tags=["model"])
 
 
 @router.get("/v1/model", response_model=ModelCard)
-async def model_card(runtime: RuntimeDep) -> ModelCard:
+async def model_card(runtime: RuntimeDep, _: Reader) -> ModelCard:
     """Backbone, number of heads, head descriptions, training data and measured accuracy."""
     cfg, s = runtime.config, runtime.settings
     return ModelCard(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.auth import Reader
 from service.deps import EngineDep, LimitsDep
 from service.schemas import ScoreRequest, ScoreResponse
 
@@ -11,14 +12,14 @@ router = APIRouter(tags=["score"])
 
 
 @router.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)
-async def score(body: ScoreRequest, engine: EngineDep, limits: LimitsDep) -> ScoreResponse:
+async def score(body: ScoreRequest, engine: EngineDep, limits: LimitsDep, caller: Reader) -> ScoreResponse:
     """Score 1..64 responses with the user's mixture weights (the prior without a user)."""
     limits.score(body)
     result = await engine.score(
         responses=body.responses,
         prompt=body.prompt,
         messages=[m.model_dump() for m in body.messages] if body.messages else None,
-        user_id=body.user_id,
+        user_id=caller.user_key(body.user_id) if body.user_id else None,
         context=body.context,
         with_head_rewards=body.return_head_rewards,
     )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from service.auth import Reader, Writer
 from service.deps import EngineDep, LimitsDep
 from service.schemas import ContextRequest, UserResponse
 from service.store import UserState
@@ -28,20 +29,22 @@ def _view(engine: EngineDep, user_id: str, state: UserState) -> UserResponse:
 
 
 @router.get("/v1/users/{user_id}", response_model=UserResponse)
-async def get_user(user_id: UserPath, engine: EngineDep) -> UserResponse:
+async def get_user(user_id: UserPath, engine: EngineDep, caller: Reader) -> UserResponse:
     """The user's stored state; 404 for a user with none."""
-    return _view(engine, user_id, await engine.user(user_id))
+    return _view(engine, user_id, await engine.user(caller.user_key(user_id)))
 
 
 @router.put("/v1/users/{user_id}/context", response_model=UserResponse)
-async def put_context(user_id: UserPath, body: ContextRequest, engine: EngineDep, limits: LimitsDep) -> UserResponse:
+async def put_context(
+    user_id: UserPath, body: ContextRequest, engine: EngineDep, limits: LimitsDep, caller: Writer
+) -> UserResponse:
     """State the user's preferences in words; the router reads them before every prompt."""
     limits.context(body)
-    return _view(engine, user_id, await engine.set_context(user_id, body.context))
+    return _view(engine, user_id, await engine.set_context(caller.user_key(user_id), body.context))
 
 
 @router.delete("/v1/users/{user_id}", status_code=204, response_class=Response)
-async def delete_user(user_id: UserPath, engine: EngineDep) -> Response:
+async def delete_user(user_id: UserPath, engine: EngineDep, caller: Writer) -> Response:
     """Erase everything stored about the user (idempotent)."""
-    await engine.forget(user_id)
+    await engine.forget(caller.user_key(user_id))
     return Response(status_code=204)

@@ -71,9 +71,10 @@ class ServiceProcess:
 
 
 class RedisServer:
-    """A private, non-persistent redis-server on a free port (for tests that kill Redis)."""
+    """A private, non-persistent redis-server on a free port (for tests that kill Redis);
+    ``extra_args`` are more redis-server options (e.g. the cluster ones)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             pytest.skip("redis-server is not installed")
@@ -81,7 +82,7 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no"],
+             "--daemonize", "no", *extra_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -4,7 +4,7 @@ of the response. Uses the real default backbone (all-MiniLM-L6-v2, shipped in a 
 import pytest
 import torch
 
-from model.backbone import BackboneError, Encoder, pool, render_messages
+from model.backbone import BackboneError, Encoder, pool, render_messages, to_device
 
 
 def test_mean_pooling_ignores_padding():
@@ -66,3 +66,11 @@ def test_short_pairs_are_joined_whole(encoder):
 def test_missing_backbone_path_is_a_clear_error(tmp_path):
     with pytest.raises(BackboneError, match="not a directory"):
         Encoder(tmp_path / "missing")
+
+
+def test_to_device_sends_a_batch_as_one_stacked_copy_keeping_names_and_shapes():
+    batch = {"input_ids": torch.arange(6).reshape(2, 3), "attention_mask": torch.ones(2, 3, dtype=torch.long)}
+    moved = to_device(batch, torch.device("meta"))  # any non-cpu device takes the stacked path
+    assert list(moved) == ["input_ids", "attention_mask"]
+    assert all(t.device.type == "meta" and t.shape == (2, 3) and t.dtype == torch.long for t in moved.values())
+    assert to_device(batch, torch.device("cpu")) is batch

@@ -205,3 +205,50 @@ def test_waits_at_most_max_wait_for_company():
             await b.close()
 
     assert 0.04 <= run(go()) < 0.5
+
+
+def test_texts_of_similar_length_share_a_batch():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, max_batch_size=2, max_wait_s=0.05)
+        b.start()
+        try:
+            outs = await asyncio.gather(b.embed(["t1", "t2"], [10, 200]), b.embed(["t3", "t4"], [12, 210]))
+        finally:
+            await b.close()
+        return outs, model
+
+    outs, model = run(go())
+    assert sorted(sorted(batch) for batch in model.batches) == [["t1", "t3"], ["t2", "t4"]]
+    assert outs[0][:, 0].tolist() == [1, 2] and outs[1][:, 0].tolist() == [3, 4]
+
+
+def test_without_batching_each_request_runs_alone():
+    async def go():
+        model = FakeModel()
+        b = batcher(model, batching=False, max_wait_s=0.05)
+        b.start()
+        try:
+            outs = await asyncio.gather(*(b.embed(texts(10 * k, 2), [3, 3]) for k in range(3)))
+        finally:
+            await b.close()
+        return outs, model
+
+    outs, model = run(go())
+    assert sorted(model.batches) == [texts(0, 2), texts(10, 2), texts(20, 2)]
+    assert [out[:, 0].tolist() for out in outs] == [[0, 1], [10, 11], [20, 21]]
+
+
+@pytest.mark.parametrize("overhead, expected", [(128, [["t1", "t3"], ["t2", "t4"]]), (100_000, [["t1", "t2", "t3", "t4"]])])
+def test_a_window_is_cut_where_padding_costs_more_than_a_forward(overhead, expected):
+    async def go():
+        model = FakeModel()
+        b = batcher(model, forward_overhead_tokens=overhead, max_wait_s=0.05)
+        b.start()
+        try:
+            await asyncio.gather(b.embed(["t1", "t2"], [10, 250]), b.embed(["t3", "t4"], [10, 250]))
+        finally:
+            await b.close()
+        return model
+
+    assert sorted(sorted(batch) for batch in run(go()).batches) == expected
