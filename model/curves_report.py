@@ -8,7 +8,6 @@ docs/personalization.md and the plots under docs/img/.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from dataclasses import asdict, replace
@@ -21,7 +20,7 @@ from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
 from model.embedding_cache import EmbeddingCache
 from model.features import router_text
 from model.fitting import FitConfig, fit_mixture
-from model.personalization import ScoredPairs, active_curve, learning_curve, labels_to_reach
+from model.personalization import ScoredPairs, active_curve, labels_to_reach, learning_curve
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
 from model.scoring import best_head_by_type, head_correct, mean_by_type
 from model.train import REPO_ROOT, TrainingSet, load_training_set
@@ -34,7 +33,7 @@ STATED_CONTEXTS = {
     "literature": "I want answers written like literature: poetic and imaginative, with vivid imagery and metaphors.",
 }
 SPARSE = [0, 1, 2, 5, 10, 20, 50]
-DENSE = list(range(0, 51))
+DENSE = list(range(51))
 SELECT_AT = [1, 2, 5, 10, 20]  # label counts the routing defaults are chosen on
 GRID = [RoutingConfig(tau=t, eta=e, mode="mirror") for t in (0.25, 0.5, 1.0, 2.0) for e in (0.5, 1.0, 2.0, 4.0)] + [
     RoutingConfig(tau=t, mode="hedge") for t in (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -56,7 +55,7 @@ def choose_routing(fit_sets, val_sets, orders: int) -> tuple[dict, RoutingConfig
     for rc in GRID:
         curves = {u: learning_curve(fit_sets[u], val_sets[u], rc, SELECT_AT, orders).mean(0) for u in val_sets}
         table[rc] = {u: c for u, c in curves.items()}
-    score = lambda rc: float(torch.stack(list(table[rc].values())).mean())  # noqa: E731
+    score = lambda rc: float(torch.stack(list(table[rc].values())).mean())
     mirror = max((rc for rc in GRID if rc.mode == "mirror"), key=score)
     hedge = max((rc for rc in GRID if rc.mode == "hedge"), key=score)
     best = max((mirror, hedge), key=score)

@@ -26,7 +26,7 @@ def render_tables(*, table, chosen, hedge, curves, flat, ceiling, cold, images, 
         f"split pairs of their type ({orders} random orders = {orders} simulated users); we then measure the",
         "pairwise accuracy of their personalised mixture on that type's **test** pairs (mean ± sd over users).",
         "",
-        f"Routing chosen on train-only users (labels from the fit slice, accuracy on the validation slice,",
+        "Routing chosen on train-only users (labels from the fit slice, accuracy on the validation slice,",
         f"mean over n in {select_at} and all user types): **mode {chosen.mode}, tau {chosen.tau:g}"
         + (f", eta {chosen.eta:g}" if chosen.mode == "mirror" else "") + "**.",
         "",

@@ -3,10 +3,8 @@ offline evaluation; the service embeds per request instead)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
-import torch
 
 from model.backbone import Encoder
 from model.data import PreferencePair

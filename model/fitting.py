@@ -7,8 +7,8 @@ Shapes: N pairs, D embedding size, K heads.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -41,7 +41,7 @@ class PairTensors:
         first.scatter_(0, self.group.flip(0), torch.arange(len(self) - 1, -1, -1))
         return self.prompt[first]
 
-    def subset(self, idx: torch.Tensor) -> "PairTensors":
+    def subset(self, idx: torch.Tensor) -> PairTensors:
         return PairTensors(self.chosen[idx], self.rejected[idx], self.prompt[idx], self.group[idx])
 
     @property

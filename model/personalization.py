@@ -5,8 +5,8 @@ same :func:`model.routing.update_offset` the service uses. Pure torch, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -25,7 +25,7 @@ class ScoredPairs:
 
     @classmethod
     @torch.no_grad()
-    def of(cls, model: MixtureRewardModel, data: PairTensors) -> "ScoredPairs":
+    def of(cls, model: MixtureRewardModel, data: PairTensors) -> ScoredPairs:
         return cls(model.rewards(data.chosen), model.rewards(data.rejected), model.router_logits(data.prompt))
 
     def __len__(self) -> int:

@@ -3,7 +3,7 @@ here for *evaluation only* (never by the fitting code)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -16,7 +16,7 @@ import torch
 from model.backbone import Encoder
 from model.fitting import FitConfig, FitResult
 from model.scoring import best_head_by_type, head_correct, mean_by_type, mixture_correct
-from model.train import TrainingSet, fit_config_of, fit_with_progress, group_ids, load_training_set, parse_args
+from model.train import TrainingSet, fit_config_of, fit_with_progress, load_training_set, parse_args
 
 
 def per_type(values: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -40,11 +40,14 @@ def supervised_reference(fit: TrainingSet, val: TrainingSet, test: TrainingSet, 
     out = {}
     cfg = replace(base, num_heads=1, restarts=1)
     for u in sorted(set(test.user_types)):
-        pick = lambda s: s.take(torch.tensor([i for i, t in enumerate(s.user_types) if t == u]))  # noqa: E731
-        result = fit_with_progress(pick(fit), pick(val), cfg, label=f"supervised {u}")
+        result = fit_with_progress(only_type(fit, u), only_type(val, u), cfg, label=f"supervised {u}")
         rows = torch.tensor([t == u for t in test.user_types])
         out[u] = float(head_correct(result.model, test.tensors)[rows].float().mean())
     return out
+
+
+def only_type(s: TrainingSet, user_type: str) -> TrainingSet:
+    return s.take(torch.tensor([i for i, t in enumerate(s.user_types) if t == user_type]))
 
 
 def ungrouped(s: TrainingSet) -> TrainingSet:

@@ -13,9 +13,9 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -35,12 +35,12 @@ class TrainingSet:
     pairs: list[PreferencePair]
     tensors: PairTensors
 
-    def split_validation(self) -> tuple["TrainingSet", "TrainingSet"]:
+    def split_validation(self) -> tuple[TrainingSet, TrainingSet]:
         """Fit / validation slices of the train split (by prompt hash: a prompt's pairs stay together)."""
         val = torch.tensor([is_validation(p.prompt) for p in self.pairs])
         return self.take((~val).nonzero().squeeze(1)), self.take(val.nonzero().squeeze(1))
 
-    def take(self, idx: torch.Tensor) -> "TrainingSet":
+    def take(self, idx: torch.Tensor) -> TrainingSet:
         return TrainingSet([self.pairs[i] for i in idx.tolist()], self.tensors.subset(idx))
 
     @property
