@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running service (default: start one)")
     p.add_argument("--naive-url", help="a running service with MICRO_BATCHING=false (default: start one)")
-    p.add_argument("--checkpoint", type=Path, default=REPO_ROOT / "checkpoints" / "default")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--redis-url", default=os.environ.get("MICRO_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--levels", default="1,8,32,128", help="concurrencies of the batched server")
     p.add_argument("--naive-levels", default="32", help="concurrencies of the naive server")

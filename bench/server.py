@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from model.paths import REPO_ROOT
 
 
 def free_port() -> int:

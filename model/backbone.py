@@ -92,7 +92,7 @@ class BackboneInfo:
 
 
 class Encoder:
-    """Batch text encoder: ``encode(texts) -> (N, d)`` and ``encode_pairs(prompts, responses)``."""
+    """Batch text encoder: ``encode(texts) -> (N, d)``."""
 
     def __init__(
         self,
@@ -193,11 +193,6 @@ class Encoder:
                 progress(len(idx))
         return out
 
-    def encode_pairs(self, prompts: Sequence[str], responses: Sequence[str], **kw) -> torch.Tensor:
-        """(prompt, response) pairs -> (N, d) embeddings."""
-        texts, _ = self.join_pairs(prompts, responses)
-        return self.encode(texts, **kw)
-
     def encode_router(self, texts: Sequence[str], **kw) -> torch.Tensor:
         """Router inputs (context + prompt) -> (N, d), read with the shorter router window."""
         return self.encode(texts, max_length=self.router_max_length, **kw)
@@ -227,9 +222,6 @@ class Encoder:
         batch = to_device(batch, self.device)
         hidden = self.model(**batch).last_hidden_state  # (B, T, d)
         return pool(hidden, batch["attention_mask"], self.pooling)
-
-    def forward_texts(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
-        return self.forward_tokens(self.tokenize(texts, max_length))
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

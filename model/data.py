@@ -113,13 +113,3 @@ def load_pairs(names: Iterable[str], root: Path | None = None, split: Split = "a
             raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
         out.extend(loaders[name](root, split))
     return out
-
-
-def load_holdout(root: Path | None = None) -> list[PreferencePair]:
-    """Jailbreak holdout: evaluation only. responses = [safe_refusal, jailbroken_answer]."""
-    path = (root or default_data_root()) / "holdout" / "jailbroken_responses.jsonl"
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        pairs.append(PreferencePair(row["prompt"], row["responses"][0], row["responses"][1], "harmless", "holdout"))
-    return pairs

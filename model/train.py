@@ -24,10 +24,10 @@ from model.checkpoint import CheckpointConfig, save_checkpoint
 from model.data import PreferencePair, default_data_root, is_validation, load_pairs
 from model.features import embed_pairs
 from model.fitting import FitConfig, FitResult, PairTensors, fit_mixture
+from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 from model.routing import RoutingConfig
 from model.scoring import best_head_by_type, mixture_correct
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -177,9 +177,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pooling", choices=["mean", "last", "cls"], default="mean")
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--device", default=None, help="cuda, cpu or auto")
-    p.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "embeddings")
+    p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    p.add_argument("--out", type=Path, default=REPO_ROOT / "checkpoints" / "default")
+    p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
     return p.parse_args(argv)
 
 

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default"
+from model.paths import DEFAULT_CHECKPOINT
+
 
 
 class Settings(BaseSettings):

@@ -9,9 +9,8 @@ import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from redis.exceptions import RedisClusterException
@@ -47,7 +46,6 @@ class Runtime:
     engine: RewardEngine
     limits: Limits
     warm: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -16,9 +16,9 @@ import httpx
 import pytest
 import redis
 
+from model.paths import REPO_ROOT
 from tests.helpers import TEST_REDIS_URL
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120.0
 
 

@@ -3,7 +3,7 @@ two heads, the simulated users follow head 0."""
 
 import torch
 
-from model.personalization import ScoredPairs, accuracy_with_offset, active_curve, labels_to_reach, learning_curve
+from evaluation.simulated_users import ScoredPairs, accuracy_with_offset, active_curve, labels_to_reach, learning_curve
 from model.routing import RoutingConfig
 
 CFG = RoutingConfig(tau=1.0, eta=2.0, mode="mirror")

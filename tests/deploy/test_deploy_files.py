@@ -18,7 +18,7 @@ import yaml
 
 from service import metrics
 
-ROOT = Path(__file__).resolve().parents[2]
+from model.paths import REPO_ROOT as ROOT
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"
 DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "micro.json"

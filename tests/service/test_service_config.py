@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.config import DEFAULT_CHECKPOINT, PROJECT_ROOT, Settings
+from model.paths import DEFAULT_CHECKPOINT, REPO_ROOT as PROJECT_ROOT
+from service.config import Settings
 from service.errors import PayloadTooLarge
 from service.limits import Limits
 from service.schemas import FeedbackRequest, ScoreRequest

@@ -6,9 +6,9 @@ queries (d's response preferred over one of the other four), then score the five
 of every *test* query as that user. Reported: how often d's own response ranks first,
 against the prior (no user) and chance (1/5).
 
-    .venv/bin/python -m bench.personalize_eval                  # starts a server on checkpoints/default
-    .venv/bin/python -m bench.personalize_eval --url http://127.0.0.1:8000   # an already running server
-    MICRO_ETA=2 .venv/bin/python -m bench.personalize_eval --score-on validation   # tune tau/eta off the test split
+    .venv/bin/python -m evaluation.personalize_http                  # starts a server on checkpoints/default
+    .venv/bin/python -m evaluation.personalize_http --url http://127.0.0.1:8000   # an already running server
+    MICRO_ETA=2 .venv/bin/python -m evaluation.personalize_http --score-on validation   # tune tau/eta off the test split
 
 ``--score-on validation`` scores on the train split's validation slice (model.data.is_validation)
 and draws labels from the rest of train: use it to choose tau/eta; report the test figures.
@@ -31,15 +31,15 @@ from pathlib import Path
 
 import httpx
 
+from model.paths import DEFAULT_CHECKPOINT, REPO_ROOT
 from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, RankingItem, dsp_pairs_of, is_validation, load_dsp_items
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running service; default: start one on --checkpoint")
-    p.add_argument("--checkpoint", type=Path, default=REPO_ROOT / "checkpoints" / "default")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--redis-url", default=os.environ.get("MICRO_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--labels", type=int, default=10, help="labels each user posts before scoring")
     p.add_argument("--users", type=int, default=3, help="fresh users per type (different label draws)")

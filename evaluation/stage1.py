@@ -73,7 +73,7 @@ def render(rows: dict[str, dict[str, float]], types: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m model.evaluate stage1", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m evaluation.stage1", description=__doc__)
     p.add_argument("--heads-sweep", default="2,4,6,8,10")
     p.add_argument("--report", type=Path, default=Path("docs/results.md"))
     own, rest = p.parse_known_args(argv)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_report(path, argv, rows, types, sweep, chosen, seconds, n_fit, n_val, n_test) -> None:
-    command = "python -m model.evaluate stage1" + ("" if not argv else " " + " ".join(argv))
+    command = "python -m evaluation.stage1" + ("" if not argv else " " + " ".join(argv))
     lines = [
         "# Stage-1 results (test split)",
         "",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from model.paths import REPO_ROOT
 from tests.helpers import TEST_REDIS_URL
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
