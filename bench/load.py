@@ -27,8 +27,9 @@ import redis
 
 from bench import phases, report
 from bench.raw import load_encoder, raw_throughput
-from bench.server import REPO_ROOT, Server
+from bench.server import start_servers
 from bench.workload import calls, dsp_items
+from model.paths import DEFAULT_CHECKPOINT
 
 QUICK = {"levels": "1,4", "naive_levels": "4", "key_level": 4, "requests": 4, "seconds": 20.0, "drain_seconds": 20.0,
          "responses": 2,
@@ -66,17 +67,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
-
-
-def start_servers(args: argparse.Namespace, prefix: str, log_dir: Path) -> tuple[Server | None, Server | None]:
-    base = {"checkpoint": args.checkpoint.resolve(), "redis_url": args.redis_url, "key_prefix": prefix}
-    for pair in args.server_env:
-        name, _, value = pair.partition("=")
-        base[name.removeprefix("MICRO_").lower()] = value
-    batched = None if args.url else Server(base, log_dir / "batched.log")
-    naive = None if args.naive_url or not ints(args.naive_levels) else Server({**base, "batching": "false"},
-                                                                              log_dir / "naive.log")
-    return batched, naive
 
 
 async def measure(args: argparse.Namespace, url: str, naive_url: str | None, run: str) -> dict:
@@ -117,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     prefix = f"bench-{run}"
     machine = report.machine()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    batched, naive = start_servers(args, prefix, log_dir)  # both load their model at once
+    batched, naive = start_servers(args, prefix, log_dir, bool(ints(args.naive_levels)))  # load together
     servers = [s for s in (batched, naive) if s is not None]
     try:
         url = batched.wait_ready() if batched else args.url

@@ -1,60 +1,31 @@
-"""A ``python -m service`` subprocess on a free loopback port, for the benchmarks."""
+"""The benchmark's servers, started with the one harness (service/harness.py): a batched server
+with the bench's settings and a naive one, the same settings with MICRO_BATCHING=false."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+import argparse
 from pathlib import Path
 
-import httpx
-
-from model.paths import REPO_ROOT
+from service.harness import ServiceProcess
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def bench_settings(args: argparse.Namespace, prefix: str) -> dict[str, object]:
+    """MICRO_* settings (without the prefix) shared by both servers; ``--server-env`` last."""
+    settings: dict[str, object] = {"checkpoint": args.checkpoint.resolve(), "redis_url": args.redis_url,
+                                   "key_prefix": prefix}
+    for pair in args.server_env:
+        name, _, value = pair.partition("=")
+        settings[name.removeprefix("MICRO_").lower()] = value
+    return settings
 
 
-class Server:
-    """Starts at once; ``wait_ready`` blocks until /health/ready answers 200 (model warm, Redis up).
-    ``settings`` are MICRO_* values without the prefix (``{"max_batch_size": 1}``)."""
-
-    def __init__(self, settings: dict[str, object], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MICRO_")}
-        env.update({f"MICRO_{k.upper()}": str(v) for k, v in settings.items()})
-        env.update(MICRO_HOST="127.0.0.1", MICRO_PORT=str(self.port), PYTHONUNBUFFERED="1")
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout_s: float = 180.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the service exited with {self.proc.returncode}; log: {self.log_path}")
-            try:
-                if httpx.get(self.url + "/health/ready", timeout=2.0).status_code == 200:
-                    return self.url
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"the service was not ready after {timeout_s:.0f} s; log: {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+def start_servers(args: argparse.Namespace, prefix: str, log_dir: Path,
+                  naive_wanted: bool) -> tuple[ServiceProcess | None, ServiceProcess | None]:
+    """(batched, naive), each None when a URL was given instead (or no naive level is asked for).
+    Both are started at once, so they load their model together; call ``wait_ready`` on each."""
+    settings = bench_settings(args, prefix)
+    batched = None if args.url else ServiceProcess(log_dir / "batched.log", **settings).start()
+    naive = None
+    if naive_wanted and not args.naive_url:
+        naive = ServiceProcess(log_dir / "naive.log", **settings, batching="false").start()
+    return batched, naive

@@ -22,7 +22,7 @@ from model.features import router_text
 from model.fitting import FitConfig, fit_mixture
 from evaluation.simulated_users import ScoredPairs, active_curve, labels_to_reach, learning_curve
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
-from model.scoring import best_head_by_type, head_correct, mean_by_type
+from model.scoring import best_head, best_head_accuracy, head_correct, mean_by_type
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.train import TrainingSet, load_training_set
 
@@ -95,7 +95,7 @@ def top1_ceiling(encoder, model, cache_dir: Path, data_root: Path | None) -> dic
     texts = [t for it in items for t in encoder.join_pairs([it.prompt] * 5, [it.responses[k] for k in DSP_RESPONSE_KEYS])[0]]
     rewards = model.rewards(cache.get_or_compute(texts, encoder.encode).view(len(items), 5, -1))  # (Q, 5, K)
     first = rewards.argmax(1)  # (Q, K) index of the top response per head
-    return {d: float((first == DSP_RESPONSE_KEYS.index(d)).float().mean(0).max()) for d in DSP_DOMAINS}
+    return {d: best_head(first == DSP_RESPONSE_KEYS.index(d))[1] for d in DSP_DOMAINS}
 
 
 def acc(pairs: ScoredPairs, offset) -> float:
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
     table, chosen, hedge = choose_routing(by_type(model, fit), by_type(model, val), args.orders)
     labels, evaluation = by_type(model, train), by_type(model, test)
-    ceiling = {u: a for u, (_, a) in best_head_by_type(model, test.tensors, test.user_types).items()}
+    ceiling = best_head_accuracy(model, test.tensors, test.user_types)
     curves = {
         "MiCRo online": {u: learning_curve(labels[u], evaluation[u], chosen, DENSE, args.orders) for u in evaluation},
         f"exact Hedge (tau={hedge.tau:g})": {u: learning_curve(labels[u], evaluation[u], hedge, DENSE, args.orders) for u in evaluation},

@@ -1,4 +1,4 @@
-"""Markdown tables of the personalization report (model/curves_report.py)."""
+"""Markdown tables of the personalization report (python -m evaluation.curves)."""
 
 from __future__ import annotations
 

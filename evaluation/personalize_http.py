@@ -21,19 +21,17 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 
-from model.paths import DEFAULT_CHECKPOINT, REPO_ROOT
 from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, RankingItem, dsp_pairs_of, is_validation, load_dsp_items
-
+from model.paths import DEFAULT_CHECKPOINT
+from service.harness import ServiceProcess
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,27 +50,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # ---- a server of our own -----------------------------------------------------------------
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "MICRO_CHECKPOINT": str(args.checkpoint), "MICRO_PORT": str(port),
-           "MICRO_HOST": "127.0.0.1", "MICRO_REDIS_URL": args.redis_url, "MICRO_LOG_LEVEL": "WARNING",
-           "MICRO_KEY_PREFIX": f"eval-{uuid.uuid4().hex[:8]}"}
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service exited with {proc.returncode} (is there a checkpoint at {args.checkpoint}?)")
-        try:
-            if httpx.get(url + "/health/ready", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("the service did not become ready in 180 s")
+def own_server(args: argparse.Namespace, log_path: Path) -> ServiceProcess:
+    """A service on --checkpoint (service/harness.py); MICRO_* variables set here (MICRO_ETA=2)
+    reach it, the flags win over them."""
+    inherited = {k.removeprefix("MICRO_").lower(): v for k, v in os.environ.items() if k.startswith("MICRO_")}
+    return ServiceProcess(log_path, **{**inherited, "checkpoint": args.checkpoint, "redis_url": args.redis_url,
+                                       "log_level": "WARNING", "key_prefix": f"eval-{uuid.uuid4().hex[:8]}"})
 
 
 # ---- the measurement ---------------------------------------------------------------------
@@ -152,16 +135,12 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_server(args)
-    try:
-        result = asyncio.run(measure(url.rstrip("/"), args))
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(20)
+    if args.url is not None:
+        result = asyncio.run(measure(args.url.rstrip("/"), args))
+    else:
+        with tempfile.TemporaryDirectory(prefix="personalize-http-") as logs, \
+                own_server(args, Path(logs) / "service.log") as service:
+            result = asyncio.run(measure(service.url, args))
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

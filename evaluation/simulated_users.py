@@ -5,14 +5,16 @@ same :func:`model.routing.update_offset` the service uses. Pure torch, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from model.active import best_query
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig, update_offset
+from model.scoring import pair_correct
 
 
 @dataclass
@@ -34,9 +36,38 @@ class ScoredPairs:
 
 def accuracy_with_offset(pairs: ScoredPairs, offset: torch.Tensor) -> float:
     """Pairwise accuracy of sum_k w_k sigmoid(diff_k) > 1/2 with w = softmax(prior + offset)."""
-    w = torch.softmax(pairs.prior_logits + offset, dim=-1)
-    p = (w * torch.sigmoid(pairs.r_chosen - pairs.r_rejected)).sum(-1)
-    return float((p > 0.5).float().mean())
+    w = torch.softmax(pairs.prior_logits + offset, dim=-1)  # (N, K)
+    return float(pair_correct(pairs.r_chosen, pairs.r_rejected, w).float().mean())
+
+
+# picks which of the remaining label indices the user is asked next: (offset (K,), remaining) -> position
+Chooser = Callable[[torch.Tensor, list[int]], int]
+
+
+def simulate(
+    labels: ScoredPairs,
+    evaluation: ScoredPairs,
+    cfg: RoutingConfig,
+    checkpoints: Sequence[int],
+    orders: int,
+    seed: int,
+    pool: int,
+    choose: Chooser,
+) -> torch.Tensor:
+    """(orders, len(checkpoints)) accuracy after n labels; each order a fresh user whose labels
+    come from a random pool of ``pool`` pairs of ``labels``, asked in the order ``choose`` picks."""
+    gen = torch.Generator().manual_seed(seed)
+    out = torch.zeros(orders, len(checkpoints))
+    for o in range(orders):
+        remaining = torch.randperm(len(labels), generator=gen)[:pool].tolist()
+        offset, applied = torch.zeros(labels.r_chosen.shape[1]), 0
+        for j, n in enumerate(checkpoints):
+            while applied < n and remaining:
+                i = remaining.pop(choose(offset, remaining))
+                offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], cfg)
+                applied += 1
+            out[o, j] = accuracy_with_offset(evaluation, offset)
+    return out
 
 
 def learning_curve(
@@ -49,19 +80,7 @@ def learning_curve(
 ) -> torch.Tensor:
     """(orders, len(checkpoints)) accuracy after n labels, each order a fresh user drawing labels
     at random (without replacement) from ``labels``."""
-    gen = torch.Generator().manual_seed(seed)
-    k = labels.r_chosen.shape[1]
-    out = torch.zeros(orders, len(checkpoints))
-    for o in range(orders):
-        perm = torch.randperm(len(labels), generator=gen)
-        offset, applied = torch.zeros(k), 0
-        for j, n in enumerate(checkpoints):
-            while applied < min(n, len(labels)):
-                i = int(perm[applied])
-                offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], cfg)
-                applied += 1
-            out[o, j] = accuracy_with_offset(evaluation, offset)
-    return out
+    return simulate(labels, evaluation, cfg, checkpoints, orders, seed, len(labels), lambda offset, remaining: 0)
 
 
 def active_curve(
@@ -76,23 +95,12 @@ def active_curve(
     """Like :func:`learning_curve`, but each label is the pair of a random candidate pool of
     ``pool`` pairs with the largest expected information gain (:mod:`model.active`); the
     simulated user then answers with the true label."""
-    from model.active import best_query
 
-    gen = torch.Generator().manual_seed(seed)
-    k = labels.r_chosen.shape[1]
-    out = torch.zeros(orders, len(checkpoints))
-    for o in range(orders):
-        remaining = torch.randperm(len(labels), generator=gen)[: min(pool, len(labels))].tolist()
-        offset, applied = torch.zeros(k), 0
-        for j, n in enumerate(checkpoints):
-            while applied < n and remaining:
-                idx = torch.tensor(remaining)
-                pick, _ = best_query(offset, labels.prior_logits[idx], labels.r_chosen[idx], labels.r_rejected[idx], cfg)
-                i = remaining.pop(pick)
-                offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], cfg)
-                applied += 1
-            out[o, j] = accuracy_with_offset(evaluation, offset)
-    return out
+    def most_informative(offset: torch.Tensor, remaining: list[int]) -> int:
+        idx = torch.tensor(remaining)
+        return best_query(offset, labels.prior_logits[idx], labels.r_chosen[idx], labels.r_rejected[idx], cfg)[0]
+
+    return simulate(labels, evaluation, cfg, checkpoints, orders, seed, pool, most_informative)
 
 
 def labels_to_reach(curve: torch.Tensor, checkpoints: Sequence[int], target: float) -> int | None:

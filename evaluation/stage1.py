@@ -15,7 +15,7 @@ import torch
 
 from model.backbone import Encoder
 from model.fitting import FitConfig, FitResult
-from model.scoring import best_head_by_type, head_correct, mean_by_type, mixture_correct
+from model.scoring import best_head_accuracy, head_correct, mean_by_type, mixture_correct
 from model.train import TrainingSet, fit_config_of, fit_with_progress, load_training_set, parse_args
 
 
@@ -31,7 +31,7 @@ def evaluate(result: FitResult, test: TrainingSet) -> dict[str, dict[str, float]
     types = test.user_types
     return {
         "mixture": per_type(mean_by_type(mixture_correct(result.model, test.tensors), types)),
-        "best_head": {u: a for u, (_, a) in best_head_by_type(result.model, test.tensors, types).items()},
+        "best_head": best_head_accuracy(result.model, test.tensors, types),
     }
 
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(rest)
     started = time.perf_counter()
     encoder = Encoder(args.backbone, backbone_id=args.backbone_id, pooling=args.pooling, max_length=args.max_length)
-    datasets = args.data.split(",")
+    datasets = args.data
     train = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "train", args.group_by)
     test = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "test", "pair")
     fit, val = train.split_validation()
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     sweep: dict[int, tuple[FitResult, dict]] = {}
     for k in [int(x) for x in own.heads_sweep.split(",")]:
         result = fit_with_progress(fit, val, replace(base, num_heads=k), label=f"MiCRo K={k}")
-        val_best = mean({u: a for u, (_, a) in best_head_by_type(result.model, val.tensors, val.user_types).items()})
+        val_best = mean(best_head_accuracy(result.model, val.tensors, val.user_types))
         sweep[k] = (result, {"val_nll": result.val_nll, "val_best_head": val_best, **evaluate(result, test)})
     chosen = max(sweep, key=lambda k: sweep[k][1]["val_best_head"])  # model selection on validation only
     k_cfg = replace(base, num_heads=chosen)

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from model.heads import preference_probability
+from model.losses import entropy
 from model.routing import RoutingConfig, update_offset
-
-
-def entropy(log_w: torch.Tensor) -> torch.Tensor:
-    """(..., K) log weights -> (...) entropy in nats."""
-    return -(log_w.exp() * log_w).sum(-1)
 
 
 def expected_information_gain(
@@ -30,7 +27,7 @@ def expected_information_gain(
     """(K,) offset, (C, K) prior logits and rewards -> (C,) expected entropy reduction."""
     u = offset.expand_as(prior_logits)
     log_w = torch.log_softmax(prior_logits + u, -1)
-    p_a = (log_w.exp() * torch.sigmoid(r_a - r_b)).sum(-1).clamp(0.0, 1.0)
+    p_a = preference_probability(r_a, r_b, log_w.exp()).clamp(0.0, 1.0)  # (C,)
     after_a = torch.log_softmax(prior_logits + update_offset(u, prior_logits, r_a, r_b, cfg), -1)
     after_b = torch.log_softmax(prior_logits + update_offset(u, prior_logits, r_b, r_a, cfg), -1)
     expected = p_a * entropy(after_a) + (1 - p_a) * entropy(after_b)

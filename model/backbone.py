@@ -1,10 +1,11 @@
 """Frozen transformer backbone: text -> pooled embedding.
 
 The encoder loads any Hugging Face encoder or decoder from a *local* path (nothing is
-downloaded at run time) and turns (prompt, response) pairs into one vector each.
-
-Truncation keeps what matters for a reward: the *end* of the prompt (the latest turn)
-and the *start* of the response. Pair texts are joined as ``prompt + separator + response``.
+downloaded at run time) and turns (prompt, response) pairs into one vector each:
+encoders mean-pool, decoders (Llama / Qwen / Mistral-like) take the last non-padding token
+and read pairs through the tokenizer's chat template when it has one (model/text_format.py).
+A one-label sequence-classification reward model may keep its score head: its score is then
+appended to each embedding as one more coordinate (D + 1), read by a frozen expert head.
 """
 
 from __future__ import annotations
@@ -18,19 +19,22 @@ from typing import Literal
 
 import torch
 
+from model.backbone_kind import BackboneError, BackboneKind, backbone_kind, load_model
+from model.pooling import Pooling, pool, to_device
+from model.text_format import PAIR_SEPARATOR, Message, PairFormat, render_messages, template_id
+
 # Never let transformers reach for a hub: every model loads from a local directory.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-Pooling = Literal["mean", "last", "cls"]
-Message = dict[str, str]
+__all__ = [
+    "PAIR_SEPARATOR", "BackboneError", "BackboneInfo", "Encoder", "Message", "Pooling", "pool", "render_messages",
+    "to_device",
+]
+
+PoolingChoice = Literal["auto", "mean", "last", "cls"]  # auto: mean for encoders, last for decoders
 
 DEFAULT_BACKBONE_ID = "sentence-transformers/all-MiniLM-L6-v2"
-PAIR_SEPARATOR = "\n\n"  # between prompt and response, as in the reference figures
-
-
-class BackboneError(RuntimeError):
-    """The backbone cannot be loaded or used as asked."""
 
 
 def default_backbone_path() -> Path:
@@ -69,16 +73,6 @@ def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtyp
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def render_messages(messages: Sequence[Message], tokenizer=None) -> str:
-    """Chat messages -> one prompt text: the tokenizer's chat template when it has one,
-    else a plain ``User:/Assistant:`` transcript ending with the assistant's cue."""
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-    names = {"user": "User", "assistant": "Assistant", "system": "System"}
-    lines = [f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
-
-
 @dataclass(frozen=True)
 class BackboneInfo:
     """What a checkpoint must agree with to be used on top of this backbone."""
@@ -89,6 +83,14 @@ class BackboneInfo:
     pooling: Pooling
     max_length: int
     router_max_length: int = 128
+    kind: BackboneKind = "encoder"  # encoder | decoder (read from the model's config)
+    chat_template: str | None = None  # hash of the chat template pairs are rendered with; None: plain text
+    score_head: bool = False  # the model's own reward score is appended to each embedding (D + 1)
+
+    @property
+    def dim(self) -> int:
+        """Size of the vectors the encoder returns: the hidden size, + 1 with the score head."""
+        return self.hidden_size + int(self.score_head)
 
 
 class Encoder:
@@ -99,79 +101,72 @@ class Encoder:
         path: str | Path | None = None,
         *,
         backbone_id: str | None = None,
-        pooling: Pooling = "mean",
+        pooling: PoolingChoice = "auto",
         device: str | None = None,
         dtype: str | None = None,
         max_length: int = 256,  # all-MiniLM-L6-v2 was trained on 256-token windows
         router_max_length: int = 128,  # the router reads context + the start of the prompt; half the cost
         batch_size: int = 32,
+        chat_template: bool | None = None,  # None: decoders use their tokenizer's template when it has one
+        keep_score_head: bool = False,  # a one-label reward model's score becomes coordinate D + 1
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.path = Path(path) if path else default_backbone_path()
         if not self.path.is_dir():
             raise BackboneError(f"backbone path {self.path} is not a directory")
-        if pooling not in ("mean", "last", "cls"):
-            raise BackboneError(f"pooling must be mean, last or cls, not {pooling!r}")
+        if pooling not in ("auto", "mean", "last", "cls"):
+            raise BackboneError(f"pooling must be auto, mean, last or cls, not {pooling!r}")
+        fingerprint = fingerprint_of(self.path)
+        config = AutoConfig.from_pretrained(str(self.path))
+        kind = backbone_kind(config)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
-        self.model = AutoModel.from_pretrained(str(self.path), dtype=self.dtype)
-        self.model.to(self.device).eval().requires_grad_(False)
+        # positions start at 0 in every row, so a text embeds the same alone or in a batch
+        self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token_id is None:  # decoders often ship without one
+            if self.tokenizer.eos_token is None:
+                raise BackboneError(f"the tokenizer at {self.path} has neither a pad nor an eos token to pad with")
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = load_model(self.path, config, self.dtype, keep_score_head)
+        if keep_score_head and self.model.config.pad_token_id is None:  # its head finds the last token by it
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.model.to(self.device).eval().requires_grad_(False)
         window = getattr(self.model.config, "max_position_embeddings", max_length) or max_length
         self.max_length = int(min(max_length, window))
         self.router_max_length = int(min(router_max_length, self.max_length))
-        self.pooling: Pooling = pooling
+        self.pooling: Pooling = ("last" if kind == "decoder" else "mean") if pooling == "auto" else pooling
         self.batch_size = batch_size
+        self.format = PairFormat(self.tokenizer, self.max_length, kind == "decoder" if chat_template is None else chat_template)
         self.info = BackboneInfo(
             id=backbone_id or (DEFAULT_BACKBONE_ID if path is None else self.path.name),
-            fingerprint=fingerprint_of(self.path),
+            fingerprint=fingerprint,
             hidden_size=int(self.model.config.hidden_size),
-            pooling=pooling,
+            pooling=self.pooling,
             max_length=self.max_length,
             router_max_length=self.router_max_length,
+            kind=kind,
+            chat_template=template_id(self.tokenizer) if self.format.use_template else None,
+            score_head=keep_score_head,
         )
 
     @property
     def dim(self) -> int:
-        return self.info.hidden_size
+        return self.info.dim
 
     # ---- text preparation -------------------------------------------------------------
     def prompt_text(self, prompt: str | None = None, messages: Sequence[Message] | None = None) -> str:
-        """The prompt as the backbone reads it (messages rendered through the chat template)."""
-        if messages:
-            return render_messages(messages, self.tokenizer)
-        return prompt or ""
+        """The prompt as one text (messages rendered; see model/text_format.py)."""
+        return self.format.prompt_text(prompt, messages)
 
     def join_pairs(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[str], list[bool]]:
-        """Join each (prompt, response) into one text that fits the window: keep the end of
-        the prompt and the start of the response. Returns texts and whether each was cut."""
-        budget = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=False)
-        sep_len = len(self.tokenizer(PAIR_SEPARATOR, add_special_tokens=False)["input_ids"])
-        budget -= sep_len
-        distinct = list(dict.fromkeys(prompts))  # a request's N responses share one prompt: tokenize it once
-        p_enc = self.tokenizer(distinct, add_special_tokens=False, return_offsets_mapping=True)
-        p_offsets = dict(zip(distinct, p_enc["offset_mapping"]))
-        r_enc = self.tokenizer(list(responses), add_special_tokens=False, return_offsets_mapping=True)
-        texts, truncated = [], []
-        for prompt, response, r_off in zip(prompts, responses, r_enc["offset_mapping"]):
-            p_off = p_offsets[prompt]
-            n_p, n_r = len(p_off), len(r_off)
-            if n_p + n_r <= budget:
-                texts.append(prompt + PAIR_SEPARATOR + response if prompt else response)
-                truncated.append(False)
-                continue
-            keep_p = min(n_p, max(budget - n_r, budget // 4))  # the prompt keeps at least a quarter
-            keep_r = min(n_r, budget - keep_p)
-            p_cut = prompt[p_off[n_p - keep_p][0]:] if keep_p else ""
-            r_cut = response[: r_off[keep_r - 1][1]] if keep_r else ""
-            texts.append(p_cut + PAIR_SEPARATOR + r_cut if p_cut else r_cut)
-            truncated.append(True)
-        return texts, truncated
+        """Join each (prompt, response) into one text that fits the window (plain or chat
+        template): keep the end of the prompt and the start of the response. Returns texts
+        and whether each was cut."""
+        return self.format.join(prompts, responses)
 
     # ---- forward ----------------------------------------------------------------------
     @torch.inference_mode()
@@ -218,36 +213,13 @@ class Encoder:
 
     @torch.inference_mode()
     def forward_tokens(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Tokenized batch -> (B, d) pooled embeddings on the model's device."""
+        """Tokenized batch -> (B, d) pooled embeddings on the model's device; with the score
+        head kept, (B, D + 1): the pooled states, then the reward model's own score."""
         batch = to_device(batch, self.device)
-        hidden = self.model(**batch).last_hidden_state  # (B, T, d)
-        return pool(hidden, batch["attention_mask"], self.pooling)
-
-
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """The (B, T) integer tensors of a batch on ``device`` in one host-to-device copy: stacked,
-    pinned when the device is a GPU, sent non_blocking (the forward queues behind the copy on
-    the same stream, so it needs no sync). Unchanged on cpu."""
-    if device.type == "cpu":
-        return batch
-    names = list(batch)
-    if len({(t.shape, t.dtype) for t in batch.values()}) != 1:  # not one shape: one copy each
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    packed = torch.stack([batch[k] for k in names])  # (F, B, T)
-    if device.type == "cuda":
-        packed = packed.pin_memory()
-    return dict(zip(names, packed.to(device, non_blocking=True).unbind(0)))
-
-
-def pool(hidden: torch.Tensor, mask: torch.Tensor, how: Pooling) -> torch.Tensor:
-    """(B, T, d), (B, T) -> (B, d)."""
-    if how == "cls":
-        return hidden[:, 0]
-    if how == "last":
-        # index of the last real token, for right or left padding alike
-        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        last = (positions * mask).argmax(dim=1)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    # sums in float32: a half-precision sum over 256 tokens loses digits
-    return (hidden * m).sum(1, dtype=torch.float32) / m.sum(1, dtype=torch.float32).clamp_min(1.0)
+        extra = {"use_cache": False} if self.info.kind == "decoder" else {}
+        if not self.info.score_head:
+            hidden = self.model(**batch, **extra).last_hidden_state  # (B, T, D)
+            return pool(hidden, batch["attention_mask"], self.pooling)
+        out = self.model(**batch, output_hidden_states=True, **extra)
+        pooled = pool(out.hidden_states[-1], batch["attention_mask"], self.pooling)  # (B, D), the head's input
+        return torch.cat([pooled.float(), out.logits[:, :1].float()], dim=-1)  # (B, D + 1)

@@ -7,6 +7,7 @@ a checkpoint whose backbone identity or embedding size differs, with the mismatc
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class CheckpointConfig:
-    backbone: dict[str, Any]  # BackboneInfo fields: id, fingerprint, hidden_size, pooling, max_length
+    # BackboneInfo fields: id, fingerprint, hidden_size, pooling, max_length, kind, chat_template, score_head
+    backbone: dict[str, Any]
     num_heads: int
     dim: int
     router: str = "linear"  # "linear" or "none" (static mixture)
@@ -40,21 +42,39 @@ class CheckpointConfig:
     training: dict[str, Any] = field(default_factory=dict)  # data, seed, hyper-parameters
     metrics: dict[str, Any] = field(default_factory=dict)  # validation / test figures
     format_version: int = FORMAT_VERSION
+    # the frozen expert head, when a reward model's own score head was kept (--keep-score-head):
+    # {"head": index among the num_heads, "source": backbone id, "kind": "score_head"}; None without one
+    expert: dict[str, Any] | None = None
 
     def routing_config(self) -> RoutingConfig:
         return RoutingConfig(**self.routing)
 
 
+FILE_MODE = 0o644  # readable by any uid: a container may mount the checkpoint read-only as another user
+DIR_MODE = 0o755
+
+
+def make_directory(directory: Path) -> None:
+    """``mkdir -p``; the checkpoint directory and the parents it creates get DIR_MODE whatever the umask."""
+    missing = [d for d in directory.parents if not d.exists()]
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in (directory, *missing):
+        if path.stat().st_uid == os.getuid():  # an existing directory of another user keeps its mode
+            path.chmod(DIR_MODE)
+
+
 def save_checkpoint(directory: Path, model: MixtureRewardModel, config: CheckpointConfig) -> Path:
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_directory(directory)
     tensors = {
-        "heads.weight": model.heads.weight.detach().cpu().contiguous(),
+        "heads.weight": model.head_matrix().detach().cpu().contiguous(),  # (K, D), a frozen expert's row included
         "router.weight": model.router.weight.detach().cpu().contiguous(),
         "router.bias": model.router.bias.detach().cpu().contiguous(),
     }
     save_file(tensors, str(directory / WEIGHTS_FILE))
     (directory / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        (directory / name).chmod(FILE_MODE)  # safetensors writes 0600
     return directory
 
 
@@ -73,7 +93,7 @@ def read_config(directory: Path) -> CheckpointConfig:
 
 
 def check_backbone(config: CheckpointConfig, backbone: BackboneInfo) -> None:
-    """Refuse heads trained on another backbone, naming what differs."""
+    """Refuse heads trained on another backbone, or read another way, naming both values."""
     want = config.backbone
     if int(want.get("hidden_size", -1)) != backbone.hidden_size:
         raise CheckpointError(
@@ -88,6 +108,27 @@ def check_backbone(config: CheckpointConfig, backbone: BackboneInfo) -> None:
         )
     if want.get("pooling") != backbone.pooling:
         raise CheckpointError(f"pooling mismatch: checkpoint uses {want.get('pooling')}, encoder uses {backbone.pooling}")
+    if int(want.get("max_length", backbone.max_length)) != backbone.max_length:
+        raise CheckpointError(
+            f"max length mismatch: checkpoint was trained on {want.get('max_length')}-token windows, "
+            f"the encoder reads {backbone.max_length} tokens (the backbone's position limit)"
+        )
+    if want.get("chat_template") != backbone.chat_template:
+        raise CheckpointError(
+            f"chat template mismatch: checkpoint was trained with {_template(want.get('chat_template'))}, "
+            f"the loaded backbone's tokenizer gives {_template(backbone.chat_template)}"
+        )
+    if bool(want.get("score_head", False)) != backbone.score_head:
+        raise CheckpointError(
+            f"score head mismatch: checkpoint score_head={bool(want.get('score_head', False))} "
+            f"(its expert head reads the reward model's own score), the encoder has score_head={backbone.score_head}"
+        )
+    if config.dim != backbone.dim:
+        raise CheckpointError(f"embedding size mismatch: checkpoint has d={config.dim}, the encoder gives d={backbone.dim}")
+
+
+def _template(template_hash: str | None) -> str:
+    return f"chat template {template_hash}" if template_hash else "no chat template (plain text)"
 
 
 def load_checkpoint(

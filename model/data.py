@@ -29,6 +29,10 @@ class PreferencePair:
     rejected: str
     user_type: str  # evaluation only, never a training signal
     dataset: str
+    user_id: str | None = None  # a real user (files' user column): per-user report, feedback import
+    context: str | None = None  # the user's stated preferences: the router reads context + prompt
+    weight: float = 1.0  # the row's weight column (1 when absent)
+    messages: tuple[dict[str, str], ...] | None = None  # chat prompt as messages (rendered by the backbone)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""On-disk cache of backbone embeddings, keyed by backbone identity + pooling + text hash.
+"""On-disk cache of backbone embeddings, keyed by backbone identity + pooling + window (+ the
+chat template and the kept score head, when used) + text hash.
 
 Layout: ``<root>/<backbone key>/shard-*.pt``; each shard holds ``keys`` (sha256 of the text
 the backbone read) and ``emb`` (N, d). New embeddings are appended as a new shard, so an
@@ -27,7 +28,13 @@ def cache_key(text: str, max_length: int, default_length: int) -> str:
 
 
 def backbone_key(info: BackboneInfo) -> str:
+    """Folder of one way of reading texts. Plain-text backbones without a score head keep the
+    key they always had (caches filled before chat templates existed stay valid)."""
     raw = f"{info.id}|{info.fingerprint}|{info.pooling}|{info.max_length}"
+    if info.chat_template:
+        raw += f"|template={info.chat_template}"
+    if info.score_head:
+        raw += "|score_head"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 
@@ -35,7 +42,7 @@ class EmbeddingCache:
     def __init__(self, root: Path, info: BackboneInfo) -> None:
         self.dir = Path(root) / backbone_key(info)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.dim = info.hidden_size
+        self.dim = info.dim
         self.default_length = info.max_length
         self._rows: dict[str, torch.Tensor] = {}
         for shard in sorted(self.dir.glob("shard-*.pt")):

@@ -22,10 +22,10 @@ def embed_pairs(
 ) -> PairTensors:
     """Embeds each distinct text once (cached on disk by backbone + pooling + text hash)."""
     cache = EmbeddingCache(cache_dir, encoder.info)
-    prompts = [p.prompt for p in pairs]
+    prompts = [encoder.prompt_text(p.prompt, list(p.messages)) if p.messages else p.prompt for p in pairs]
     chosen_texts, _ = encoder.join_pairs(prompts, [p.chosen for p in pairs])
     rejected_texts, _ = encoder.join_pairs(prompts, [p.rejected for p in pairs])
-    router_texts = [router_text(p) for p in prompts]
+    router_texts = [router_text(prompt, p.context) for prompt, p in zip(prompts, pairs)]
     pair_texts = chosen_texts + rejected_texts
     todo = cache.count_missing(pair_texts) + cache.count_missing(router_texts, encoder.router_max_length)
     bar = _progress_bar(todo, progress)

@@ -62,6 +62,7 @@ class FitConfig:
     restarts: int = 3  # independent k-means seeds; the best validation likelihood wins
     init: str = "kmeans"  # "kmeans" (directions of preference differences) or "random"
     seed: int = 0
+    expert: bool = False  # one more, frozen head reading the last embedding coordinate (a kept score head)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def spherical_kmeans(x: torch.Tensor, k: int, gen: torch.Generator, iters: int =
 
 def initial_model(train: PairTensors, cfg: FitConfig, gen: torch.Generator) -> MixtureRewardModel:
     dim = train.chosen.shape[1]
-    model = MixtureRewardModel(dim, cfg.num_heads, router=cfg.router)
+    model = MixtureRewardModel(dim, cfg.num_heads, router=cfg.router, expert=cfg.expert)
     diff = train.diff
     if cfg.init == "kmeans" and cfg.num_heads > 1:
         # cluster each group's mean preference direction: one best-of-N choice, one point

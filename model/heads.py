@@ -7,6 +7,9 @@ Shapes: B batch, K heads, D embedding size.
                                                             u: (B, K) per-user offset (0 for the prior)
 
 ``router="none"`` freezes R at zero: the *static mixture* (one global weight vector b).
+``expert=True`` adds one frozen head after the K learned ones: it reads the last embedding
+coordinate, where the encoder puts a reward model's own score (Encoder(keep_score_head=True)),
+so rewards and weights have K + 1 columns and the router learns when to trust that expert.
 Pure torch: no I/O, no web, no Redis.
 """
 
@@ -21,21 +24,32 @@ RouterMode = Literal["linear", "none"]
 
 
 class MixtureRewardModel(nn.Module):
-    def __init__(self, dim: int, num_heads: int, router: RouterMode = "linear") -> None:
+    def __init__(self, dim: int, num_heads: int, router: RouterMode = "linear", expert: bool = False) -> None:
         super().__init__()
         if num_heads < 1:
             raise ValueError("num_heads must be >= 1")
-        self.dim, self.num_heads, self.router_mode = dim, num_heads, router
-        self.heads = nn.Linear(dim, num_heads, bias=False)  # H: (K, D)
-        self.router = nn.Linear(dim, num_heads, bias=True)  # R: (K, D), b: (K,)
+        self.dim, self.router_mode, self.expert = dim, router, expert
+        self.num_heads = num_heads + int(expert)  # K outputs, the frozen expert included
+        self.heads = nn.Linear(dim, num_heads, bias=False)  # H: (K, D), the learned heads
+        self.router = nn.Linear(dim, self.num_heads, bias=True)  # R: (K, D), b: (K,)
         nn.init.zeros_(self.router.weight)
         nn.init.zeros_(self.router.bias)
         if router == "none":
             self.router.weight.requires_grad_(False)
 
     def rewards(self, emb: torch.Tensor) -> torch.Tensor:
-        """(B, D) -> (B, K) per-head rewards."""
-        return self.heads(emb)
+        """(B, D) -> (B, K) per-head rewards (the expert's: the last coordinate, as it is)."""
+        r = self.heads(emb)
+        return torch.cat([r, emb[..., -1:].to(r.dtype)], dim=-1) if self.expert else r
+
+    def head_matrix(self) -> torch.Tensor:
+        """(K, D) all heads as one matrix: r = H e (the expert's row is the last unit vector)."""
+        w = self.heads.weight
+        if not self.expert:
+            return w
+        unit = torch.zeros(1, self.dim, dtype=w.dtype, device=w.device)
+        unit[0, -1] = 1.0
+        return torch.cat([w, unit])
 
     def router_logits(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """(B, D) [+ (B, K) or (K,) user offset] -> (B, K) logits."""

@@ -31,8 +31,15 @@ class LossParts:
 
 
 def head_log_likelihoods(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """(B, K), (B, K) -> (B, K) log sigmoid(r_k(a_w) - r_k(a_l))."""
+    """(..., K), (..., K) -> (..., K) per-head pair log-likelihood log sigmoid(r_k(a_w) - r_k(a_l)).
+
+    Its negative is the per-head loss L_k of the online routing update (model.routing.head_losses)."""
     return F.logsigmoid(r_chosen - r_rejected)
+
+
+def entropy(log_w: torch.Tensor) -> torch.Tensor:
+    """(..., K) log weights -> (...) entropy -sum_k w_k log w_k, in nats."""
+    return -(log_w.exp() * log_w).sum(-1)
 
 
 def mixture_log_likelihood(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
@@ -43,9 +50,8 @@ def mixture_log_likelihood(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log
 def mixture_bt_loss(
     r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor, alpha: float = 0.5
 ) -> LossParts:
-    nll = -mixture_log_likelihood(r_chosen, r_rejected, log_w).mean()
-    neg_entropy = (log_w.exp() * log_w).sum(-1).mean()
-    return LossParts(total=nll + alpha * neg_entropy, nll=nll, neg_entropy=neg_entropy)
+    """(B, K) x3 -> per-pair loss (see module doc)."""
+    return regularised(-mixture_log_likelihood(r_chosen, r_rejected, log_w).mean(), log_w, alpha)
 
 
 def responsibilities(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
@@ -64,5 +70,10 @@ def grouped_mixture_bt_loss(
     per_pair = head_log_likelihoods(r_chosen, r_rejected)  # (B, K)
     per_group = torch.zeros_like(log_w_group).index_add(0, group, per_pair)  # (G, K)
     nll = -torch.logsumexp(log_w_group + per_group, dim=-1).sum() / r_chosen.shape[0]
-    neg_entropy = (log_w_group.exp() * log_w_group).sum(-1).mean()
+    return regularised(nll, log_w_group, alpha)
+
+
+def regularised(nll: torch.Tensor, log_w: torch.Tensor, alpha: float) -> LossParts:
+    """Scalar nll, (B, K) log weights -> nll + alpha * mean_b sum_k w log w."""
+    neg_entropy = -entropy(log_w).mean()
     return LossParts(total=nll + alpha * neg_entropy, nll=nll, neg_entropy=neg_entropy)

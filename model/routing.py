@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
+
+from model.losses import head_log_likelihoods
 
 UpdateMode = Literal["mirror", "hedge"]
 
@@ -42,8 +43,8 @@ NEUTRAL_CONTEXT = "I want answers."  # what a stated context is compared with
 
 
 def head_losses(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """(..., K) -> (..., K) per-head Bradley-Terry loss -log sigmoid(r_w - r_l)."""
-    return -F.logsigmoid(r_chosen - r_rejected)
+    """(..., K) -> (..., K) per-head Bradley-Terry loss L_k = -log sigmoid(r_k(a_w) - r_k(a_l))."""
+    return -head_log_likelihoods(r_chosen, r_rejected)
 
 
 def hedge_target(log_w: torch.Tensor, losses: torch.Tensor, tau: float) -> torch.Tensor:

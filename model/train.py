@@ -1,7 +1,10 @@
-"""Stage-1 training CLI: embed the train split once (cached), fit K heads + router on the
-MiCRo mixture likelihood, early-stop on a validation slice of train, write a checkpoint.
+"""Stage-1 training CLI: read preference data (built-in data sets or your own files), embed it
+once (cached), fit K heads + router on the MiCRo mixture likelihood with early stopping on a
+validation slice, report held-out accuracy (single BT, mixture, per user), refit on all pairs,
+write a checkpoint. Formats, errors and slices: docs/data.md.
 
     python -m model.train --data dsp,relabeled_hh --heads 8 --out checkpoints/default
+    python -m model.train --data my_pairs.jsonl --data more/ --heads 4 --out checkpoints/mine
 
 ``--heads 1`` is the single Bradley-Terry baseline; ``--router none`` the static mixture.
 """
@@ -12,22 +15,28 @@ import argparse
 import hashlib
 import json
 import random
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
 from model.backbone import Encoder
+from model.backbone_args import add_backbone_arguments, encoder_from_args, expert_record
 from model.checkpoint import CheckpointConfig, save_checkpoint
 from model.data import PreferencePair, default_data_root, is_validation, load_pairs
 from model.features import embed_pairs
 from model.fitting import FitConfig, FitResult, PairTensors, fit_mixture
+from model.heldout_report import format_report, held_out_report
+from model.pair_files import DataError
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
+from model.provenance import git_commit, package_versions
+from model.refit import NoStepError, check_trained, refit_on_all
 from model.routing import RoutingConfig
 from model.scoring import best_head_by_type, mixture_correct
-
+from model.train_data import PreparedData, add_data_arguments, data_sources, prepare_data
 
 
 @dataclass
@@ -43,20 +52,28 @@ class TrainingSet:
     def take(self, idx: torch.Tensor) -> TrainingSet:
         return TrainingSet([self.pairs[i] for i in idx.tolist()], self.tensors.subset(idx))
 
+    def slices(self, prepared: PreparedData) -> tuple[TrainingSet, TrainingSet, TrainingSet]:
+        """Fit / validation / held-out slices (model/splits.py)."""
+        fit, val, held = (self.take(torch.tensor(prepared.indices(name), dtype=torch.long))
+                          for name in ("fit", "validation", "held_out"))
+        return fit, val, held
+
     @property
     def user_types(self) -> list[str]:
-        return [f"{p.dataset}/{p.user_type}" for p in self.pairs]
+        """Evaluation labels: the user id when a pair has one, else data set / user type."""
+        return [p.user_id or (f"{p.dataset}/{p.user_type}" if p.user_type else p.dataset) for p in self.pairs]
 
 
 def group_ids(pairs: Sequence[PreferencePair], group_by: str) -> torch.Tensor:
-    """Pairs sharing a prompt and a preferred response are one best-of-N choice ("choice"),
-    or every pair stands alone ("pair", the plain per-pair MiCRo likelihood)."""
+    """Pairs sharing a prompt and a preferred response (and the user id, when the data has one)
+    are one best-of-N choice ("choice"), or every pair stands alone ("pair", the plain per-pair
+    MiCRo likelihood)."""
     if group_by == "pair":
         return torch.arange(len(pairs))
     if group_by != "choice":
         raise ValueError(f"--group-by must be choice or pair, not {group_by!r}")
-    keys: dict[tuple[str, str], int] = {}
-    return torch.tensor([keys.setdefault((p.prompt, p.chosen), len(keys)) for p in pairs])
+    keys: dict[tuple[str | None, str, str], int] = {}
+    return torch.tensor([keys.setdefault((p.user_id, p.prompt, p.chosen), len(keys)) for p in pairs])
 
 
 def load_training_set(
@@ -65,6 +82,10 @@ def load_training_set(
     pairs = load_pairs(datasets, data_root, split=split)  # type: ignore[arg-type]
     if not pairs:
         raise SystemExit(f"no preference pairs in {datasets} ({split} split) under {data_root or default_data_root()}")
+    return embed_training_set(pairs, encoder, cache_dir, group_by)
+
+
+def embed_training_set(pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str) -> TrainingSet:
     tensors = embed_pairs(pairs, encoder, cache_dir)
     tensors.group = group_ids(pairs, group_by)
     tensors.__post_init__()
@@ -83,6 +104,13 @@ def fit_with_progress(fit: TrainingSet, val: TrainingSet, cfg: FitConfig, label:
         result = fit_mixture(fit.tensors, val.tensors, cfg, on_step=lambda: bar.update(1))
         bar.total = bar.n
     return result
+
+
+def refit_with_progress(data: TrainingSet, cfg: FitConfig, picked: FitResult) -> FitResult:
+    from tqdm import tqdm
+
+    with tqdm(total=picked.steps, desc=f"refit on all {len(data.pairs)} pairs", unit="step", dynamic_ncols=True) as bar:
+        return refit_on_all(data.tensors, cfg, picked, on_step=lambda: bar.update(1))
 
 
 def validation_metrics(result: FitResult, val: TrainingSet) -> dict:
@@ -106,7 +134,8 @@ def describe_heads(result: FitResult, val: TrainingSet) -> list[str]:
     for k in range(result.model.num_heads):
         ranked = sorted(per_type.items(), key=lambda kv: -float(kv[1][k]))
         top = ", ".join(f"{u} {float(acc[k]):.2f}" for u, acc in ranked[:2])
-        lines.append(f"head {k}: agrees most with {top} (validation pair accuracy)")
+        expert = " (the backbone's own score head, frozen expert)" if result.model.expert and k == result.model.num_heads - 1 else ""
+        lines.append(f"head {k}{expert}: agrees most with {top} (validation pair accuracy)")
     return lines
 
 
@@ -120,15 +149,16 @@ def weights_version(model: torch.nn.Module) -> str:
 def build_config(args: argparse.Namespace, encoder: Encoder, result: FitResult, val: TrainingSet, n_fit: int) -> CheckpointConfig:
     return CheckpointConfig(
         backbone=asdict(encoder.info),
-        num_heads=args.heads,
+        num_heads=result.model.num_heads,
+        expert=expert_record(encoder, args.heads),
         dim=encoder.dim,
         router=args.router,
         version=f"k{args.heads}-{weights_version(result.model)}",
         routing=asdict(RoutingConfig(tau=args.tau, eta=args.eta, mode=args.routing_mode)),
         head_descriptions=describe_heads(result, val),
         training={
-            "data": args.data.split(","),
-            "split": "train (validation slice held out by prompt hash)",
+            "data": list(args.data),
+            "split": "fit / validation / held-out slices by prompt hash (model/splits.py)",
             "pairs_fit": n_fit,
             "pairs_validation": len(val.pairs),
             "group_by": args.group_by,
@@ -137,6 +167,19 @@ def build_config(args: argparse.Namespace, encoder: Encoder, result: FitResult, 
         },
         metrics=validation_metrics(result, val),
     )
+
+
+def training_record(args: argparse.Namespace, prepared: PreparedData, picked: FitResult) -> dict:
+    """What config.json keeps about the data, the refit and the code that ran."""
+    return {
+        "data_record": prepared.record(),
+        "val_data": list(args.val_data or []),
+        "user_column": args.user_column or "user_id",
+        "strict": args.strict,
+        "refit": None if args.no_refit else {"pairs": len(prepared.pairs), "steps": picked.steps},
+        "git": git_commit(),
+        "packages": package_versions(),
+    }
 
 
 def fit_config_of(args: argparse.Namespace) -> FitConfig:
@@ -150,13 +193,14 @@ def fit_config_of(args: argparse.Namespace) -> FitConfig:
         patience=args.patience,
         restarts=args.restarts if args.heads > 1 else 1,
         seed=args.seed,
+        expert=args.keep_score_head,
     )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d, r = FitConfig(), RoutingConfig()
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="dsp,relabeled_hh", help="datasets, comma-separated (dsp, relabeled_hh)")
+    add_data_arguments(p)
     p.add_argument("--data-root", type=Path, default=None, help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
     p.add_argument("--heads", type=int, default=d.num_heads, help="K reward heads (1 = single Bradley-Terry)")
     p.add_argument("--router", choices=["linear", "none"], default=d.router, help="none = static mixture")
@@ -172,31 +216,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tau", type=float, default=r.tau, help="online routing: Hedge temperature stored in the checkpoint")
     p.add_argument("--eta", type=float, default=r.eta, help="online routing: mirror-descent step stored in the checkpoint")
     p.add_argument("--routing-mode", choices=["mirror", "hedge"], default=r.mode)
-    p.add_argument("--backbone", type=Path, default=None, help="local Hugging Face model dir (default: all-MiniLM-L6-v2)")
-    p.add_argument("--backbone-id", default=None, help="name recorded in the checkpoint for --backbone")
-    p.add_argument("--pooling", choices=["mean", "last", "cls"], default="mean")
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--device", default=None, help="cuda, cpu or auto")
+    add_backbone_arguments(p)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.data = data_sources(args.data)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Exit 2, one line per problem and nothing written, on data that cannot be trained on."""
     args = parse_args(argv)
+    try:
+        train(args)
+    except (DataError, NoStepError) as exc:
+        for line in exc.problems if isinstance(exc, DataError) else [str(exc)]:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"error: nothing written to {args.out}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def train(args: argparse.Namespace) -> CheckpointConfig:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     started = time.perf_counter()
-    encoder = Encoder(args.backbone, backbone_id=args.backbone_id, pooling=args.pooling, device=args.device, max_length=args.max_length)
-    data = load_training_set(args.data.split(","), encoder, args.cache_dir, args.data_root, "train", args.group_by)
-    fit, val = data.split_validation()
-    result = fit_with_progress(fit, val, fit_config_of(args), label=f"fit K={args.heads}")
-    config = build_config(args, encoder, result, val, len(fit.pairs))
-    config.training["seconds"] = round(time.perf_counter() - started, 1)
-    save_checkpoint(args.out, result.model, config)
-    print(json.dumps({"checkpoint": str(args.out), "version": config.version, **config.metrics}, indent=2))
+    prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict, data_root=args.data_root)
+    encoder = encoder_from_args(args)
+    data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by)
+    fit, val, held = data.slices(prepared)
+    cfg = fit_config_of(args)
+    result = fit_with_progress(fit, val, cfg, label=f"fit K={args.heads}")
+    check_trained(result)
+    baseline = result if args.heads == 1 else fit_with_progress(fit, val, replace(cfg, num_heads=1, restarts=1, expert=False), "fit single BT")
+    report = held_out_report(result.model, baseline.model, (val.pairs, val.tensors), (held.pairs, held.tensors))
+    final = result if args.no_refit else refit_with_progress(data, cfg, result)
+    config = build_config(args, encoder, final, val, len(fit.pairs))
+    config.metrics = {**validation_metrics(result, val), "held_out": report}  # figures of the fit that held them out
+    config.training.update(training_record(args, prepared, result), seconds=round(time.perf_counter() - started, 1))
+    save_checkpoint(args.out, final.model, config)
+    print("\n".join(format_report(report, result.model.num_heads)))
+    summary = {k: v for k, v in config.metrics.items() if k not in ("held_out", "val_best_head")}
+    print(json.dumps({"checkpoint": str(args.out), "version": config.version, **summary}, indent=2))
+    return config
 
 
 if __name__ == "__main__":

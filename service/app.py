@@ -15,7 +15,7 @@ from service.config import Settings
 from service.errors import install_error_handlers
 from service.middleware import RequestContext
 from service.routes import compat, feedback, health, model_card, next_query, playground, score, users
-from service.runtime import StartupError, build_runtime
+from service.runtime import StartupError, running
 
 log = logging.getLogger("service.app")
 API_VERSION = "1.0.0"
@@ -23,17 +23,18 @@ API_VERSION = "1.0.0"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model, connect Redis and start the batcher; on shutdown stop them in reverse."""
     settings: Settings = app.state.settings
     try:
-        app.state.runtime = await build_runtime(settings)
+        async with running(settings) as runtime:
+            app.state.runtime = runtime
+            try:
+                yield
+            finally:
+                app.state.runtime = None
     except StartupError as exc:
         log.critical("cannot start: %s", exc)
         raise
-    try:
-        yield
-    finally:
-        runtime, app.state.runtime = app.state.runtime, None
-        await runtime.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

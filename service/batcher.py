@@ -15,6 +15,10 @@ Guarantees: each request gets exactly its rows back, in order (a forward that re
 another number of rows fails the batch); requests cancelled while waiting (client gone,
 timeout) are dropped before their texts reach the backbone; when more than ``max_queue``
 texts wait, new requests are refused with :class:`QueueFull` (HTTP 429).
+
+Lifecycle: ``async with Batcher(...) as batcher:`` starts the owner task and the worker thread;
+leaving the block stops them and fails every request still waiting or in the running batch with
+:class:`NotReady` (HTTP 503), so no caller waits forever and no task outlives the block.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -81,23 +85,31 @@ class Batcher:
         self._plan: deque[_Batch] = deque()  # batches cut from the last sorted window, not yet run
         self._queued = 0  # texts waiting (not yet in a batch)
         self._wakeup = asyncio.Event()
+        self._running: _Batch | None = None  # the batch in the worker thread now
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
-    def start(self) -> None:
+    async def __aenter__(self) -> Self:
+        """Start the owner task and the worker thread."""
+        if self._task is not None:
+            raise RuntimeError("a Batcher runs once")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batcher")
+        return self
 
-    async def close(self) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop the owner task; fail the requests still waiting or running (NotReady)."""
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for job in {*self._jobs, *(job for batch in self._plan for job, _ in batch.items)}:
+        batches = [*self._plan, *([self._running] if self._running else [])]
+        for job in {*self._jobs, *(job for batch in batches for job, _ in batch.items)}:
             if not job.future.done():
                 job.future.set_exception(NotReady("the server is shutting down"))
         self._jobs.clear()
         self._plan.clear()
+        self._running = None
         self._set_queued(0)
         if self._executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -144,7 +156,9 @@ class Batcher:
                     continue
             batch = self._next_batch()
             if batch.items:
+                self._running = batch
                 await self._process(loop, batch)
+                self._running = None
 
     async def _wait_for_company(self) -> None:
         """Until the batch is full or the oldest waiting text has waited max_wait_s."""

@@ -12,7 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from model.paths import DEFAULT_CHECKPOINT
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MICRO_", extra="ignore", frozen=True)
 

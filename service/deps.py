@@ -1,15 +1,25 @@
-"""Typed dependencies: what a route may ask for, taken from the running app's state."""
+"""Typed dependencies: what a route may ask for, taken from the running app's state.
+
+The one request preamble of the /v1 and /get_reward routes: the running model (503 while it
+loads), the caller's key and scope (401 / 403), the tenant's namespace for user ids, the user id
+of the path (422 unless it is a valid id) and the size limits (413).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
+from service.auth import Caller, Reader, Writer
 from service.engine import RewardEngine
 from service.errors import NotReady
 from service.limits import Limits
 from service.runtime import Runtime
+from service.schemas import ID_PATTERN, PromptInput
+
+UserPath = Annotated[str, Path(pattern=ID_PATTERN, description="The user's id")]
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -22,13 +32,32 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_engine(runtime: RuntimeDep) -> RewardEngine:
-    return runtime.engine
+@dataclass(frozen=True)
+class Api:
+    """What a handler works with: the engine, the size limits and the authorised caller."""
+
+    engine: RewardEngine
+    limits: Limits
+    caller: Caller
+
+    def user_key(self, user_id: str | None) -> str | None:
+        """The store's id of the caller's user (namespaced by tenant); None without a user."""
+        return self.caller.user_key(user_id) if user_id else None
 
 
-def get_limits(runtime: RuntimeDep) -> Limits:
-    return runtime.limits
+def prompt_args(body: PromptInput) -> dict[str, Any]:
+    """The prompt (text or chat messages) and stated context of a request, as the engine takes them."""
+    messages = [m.model_dump() for m in body.messages] if body.messages else None
+    return {"prompt": body.prompt, "messages": messages, "context": body.context}
 
 
-EngineDep = Annotated[RewardEngine, Depends(get_engine)]
-LimitsDep = Annotated[Limits, Depends(get_limits)]
+def reading(runtime: RuntimeDep, caller: Reader) -> Api:
+    return Api(runtime.engine, runtime.limits, caller)
+
+
+def writing(runtime: RuntimeDep, caller: Writer) -> Api:
+    return Api(runtime.engine, runtime.limits, caller)
+
+
+ReadApi = Annotated[Api, Depends(reading)]  # routes that read (scope "read")
+WriteApi = Annotated[Api, Depends(writing)]  # routes that change a user's state (scope "write")

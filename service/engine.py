@@ -1,5 +1,7 @@
 """The service logic between the routes and the model: personalised scoring, feedback with
 the online routing update, OpenRLHF rewards, user state. No HTTP here; plain values in and out.
+It orchestrates (embedder/batcher -> model -> store); every tensor operation is a call into
+model.personal_scoring.
 
 Shapes: N responses, K heads, D embedding size.
 """
@@ -13,22 +15,18 @@ from dataclasses import dataclass
 
 import torch
 
-from model.active import best_query
+from model import personal_scoring
 from model.backbone import Message
 from model.features import router_text
-from model.heads import MixtureRewardModel, mixture_score, preference_probability
-from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset, head_losses
+from model.heads import MixtureRewardModel
+from model.routing import NEUTRAL_CONTEXT, RoutingConfig
 from service import metrics
 from service.embedder import Embedder
-from service.errors import ServiceError, StoreUnavailable, UserNotFound
+from service.errors import ContextConflict, StoreUnavailable, UserNotFound
 from service.store import ContextChanged, FeedbackOutcome, UserState, UserStore
 
 log = logging.getLogger("service.engine")
 CONTEXT_RETRIES = 3  # a feedback racing a context change is recomputed this many times
-
-
-class ContextConflict(ServiceError):
-    status, title = 409, "The user's context kept changing during the feedback"
 
 
 @dataclass(frozen=True)
@@ -102,19 +100,14 @@ class RewardEngine:
         with_head_rewards: bool = False,
     ) -> Scored:
         req = await self._embedded(user_id, context, prompt, messages, responses)
-        n = len(responses)
-        with torch.inference_mode():
-            rewards = self.model.rewards(req.pair_emb)  # (N, K)
-            weights = self._weights(req.prompt_emb, req.offset)[0]  # (K,)
-            scores = mixture_score(rewards, weights)  # (N,)
-            p_first = float(preference_probability(rewards[0], rewards[1], weights)) if n == 2 else None
+        scored = personal_scoring.score_responses(self.model, req.prompt_emb, req.pair_emb, req.offset)
         return Scored(
-            scores=scores.tolist(),
-            ranking=sorted(range(n), key=lambda i: -float(scores[i])),
-            weights=weights.tolist(),
+            scores=scored.scores.tolist(),
+            ranking=scored.ranking,
+            weights=scored.weights.tolist(),
             weights_source=req.person.source,
-            p_first_preferred=p_first,
-            head_rewards=rewards.tolist() if with_head_rewards else None,
+            p_first_preferred=scored.p_first_preferred,
+            head_rewards=scored.head_rewards.tolist() if with_head_rewards else None,
             truncated=req.truncated,
         )
 
@@ -133,8 +126,7 @@ class RewardEngine:
         # (N, D) each; repeats embedded once
         prompt_emb, pair_emb = await self.embedder.embed(routers, texts + context_texts(person.context))
         pair_emb, offset = self._with_context(pair_emb, len(texts), person)
-        with torch.inference_mode():
-            scores = mixture_score(self.model.rewards(pair_emb), self._weights(prompt_emb, offset))
+        scores = personal_scoring.batch_scores(self.model, pair_emb, prompt_emb, offset)
         return Rewards(scores=scores.tolist(), truncated=truncated, weights_source=person.source)
 
     # ---- feedback -------------------------------------------------------------------------
@@ -188,11 +180,8 @@ class RewardEngine:
         routed = context if context is not None else stored
         prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, routed)], texts + context_texts(routed))
         pair_emb, ctx = self._with_context(pair_emb, len(texts), Personal(None, routed, "user"))
-        with torch.inference_mode():
-            # the stated context's pseudo-label is part of the prior the update starts from
-            prior_logits = self.model.router_logits(prompt_emb, ctx)[0]  # (K,)
-            rewards = self.model.rewards(pair_emb)  # (2, K): chosen, rejected
-            losses = head_losses(rewards[0], rewards[1])  # (K,)
+        # the stated context's pseudo-label is part of the prior the update starts from
+        prior_logits, losses = personal_scoring.feedback_terms(self.model, prompt_emb, pair_emb, ctx)  # (K,), (K,)
         try:
             return await self.store.apply_feedback(
                 user_id,
@@ -218,18 +207,13 @@ class RewardEngine:
     ) -> NextQuery:
         """The pair of responses whose label is expected to teach the most about this user."""
         req = await self._embedded(user_id, context, prompt, messages, responses)
-        n = len(responses)
-        with torch.inference_mode():
-            rewards = self.model.rewards(req.pair_emb)  # (N, K)
-            prior = self.model.router_logits(req.prompt_emb)  # (1, K)
-            first, second = torch.triu_indices(n, n, offset=1)  # all C = N(N-1)/2 pairs
-            u = req.offset if req.offset is not None else torch.zeros(self.model.num_heads)
-            pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], self.routing)
-            weights = self._weights(req.prompt_emb, req.offset)[0]
+        choice = personal_scoring.most_informative_pair(
+            self.model, req.prompt_emb, req.pair_emb, req.offset, self.routing
+        )
         return NextQuery(
-            pair=(int(first[pick]), int(second[pick])),
-            expected_gain=float(gain[pick]),
-            weights=weights.tolist(),
+            pair=choice.pair,
+            expected_gain=choice.expected_gain,
+            weights=choice.weights.tolist(),
             weights_source=req.person.source,
         )
 
@@ -264,9 +248,7 @@ class RewardEngine:
 
     def base_weights(self, offset: Sequence[float]) -> list[float]:
         """softmax(b + u): the user's weights before any prompt is seen."""
-        with torch.inference_mode():
-            logits = self.model.router.bias + torch.tensor(offset, dtype=torch.float32)
-            return torch.softmax(logits, -1).tolist()
+        return personal_scoring.base_weights(self.model, torch.tensor(offset, dtype=torch.float32)).tolist()
 
     # ---- shared request preparation ---------------------------------------------------------
     async def _embedded(self, user_id, context, prompt, messages, responses) -> Embedded:
@@ -281,7 +263,7 @@ class RewardEngine:
         pair_emb, offset = self._with_context(pair_emb, len(texts), person)
         return Embedded(person, prompt_emb, pair_emb, offset, truncated)
 
-    # ---- math -----------------------------------------------------------------------------
+    # ---- stated context ---------------------------------------------------------------------
     def _with_context(
         self, pair_emb: torch.Tensor, n: int, person: Personal
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -289,11 +271,4 @@ class RewardEngine:
         embeddings and add its pseudo-label offset to the user's: (N, D), (K,) or None."""
         if not person.context:
             return pair_emb, person.offset
-        with torch.inference_mode():
-            r = self.model.rewards(pair_emb[n:])  # (2, K): the context, the neutral statement
-            c = context_offset(r[0], r[1], self.routing)
-        return pair_emb[:n], c if person.offset is None else person.offset + c
-
-    def _weights(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
-        """(B, D) router inputs, (K,) offset -> (B, K) mixture weights."""
-        return self.model.log_weights(prompt_emb, offset).exp()
+        return pair_emb[:n], personal_scoring.with_stated_context(self.model, pair_emb[n:], person.offset, self.routing)

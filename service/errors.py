@@ -1,15 +1,17 @@
 """Domain errors and their one mapping to HTTP: RFC 9457 problem+json bodies.
 
-Service code raises :class:`ServiceError` subclasses; :func:`install_error_handlers` turns
-them (and FastAPI's validation errors, and unknown routes) into problem responses. The
-request id is added to every body here and to every header by the middleware.
+Service code raises :class:`ServiceError` subclasses; :func:`problem_response` is the one
+place a problem body is built, for those, for FastAPI's validation errors, for HTTP errors
+(unknown routes) and for anything unexpected. :func:`install_error_handlers` routes the app's
+exceptions to it; the middleware calls it for what escapes the app. The request id is added to
+every body here and to every header by the middleware.
 """
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,12 +22,20 @@ from service.logs import request_id_var
 
 log = logging.getLogger("service.errors")
 PROBLEM_TYPE = "application/problem+json"
+INTERNAL_DETAIL = "internal error; see the server log"  # what a client learns of an unexpected error
 
 
 class ServiceError(Exception):
-    status: int = 500
-    title: str = "Internal error"
+    """A failure the client is told about: its HTTP status, a fixed title and a detail."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    headers: ClassVar[dict[str, str]] = {}
     retry_after_s: int | None = None
+
+    def __init_subclass__(cls, *, status: int, title: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.title = status, title
 
     def __init__(self, detail: str, *, retry_after_s: int | None = None) -> None:
         super().__init__(detail)
@@ -34,58 +44,70 @@ class ServiceError(Exception):
             self.retry_after_s = retry_after_s
 
 
-class Unauthorized(ServiceError):
-    status, title = 401, "Missing or unknown API key"
+class Unauthorized(ServiceError, status=401, title="Missing or unknown API key"):
+    """No bearer key, or one the service does not know."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="micro"'}
 
 
-class Forbidden(ServiceError):
-    status, title = 403, "API key lacks the scope"
+class Forbidden(ServiceError, status=403, title="API key lacks the scope"):
+    """A known key without the scope (read / write) the route needs."""
 
 
-class PayloadTooLarge(ServiceError):
-    status, title = 413, "Request over the size limits"
+class PayloadTooLarge(ServiceError, status=413, title="Request over the size limits"):
+    """A body, a count or a text over the limits of the settings."""
 
 
-class UserNotFound(ServiceError):
-    status, title = 404, "Unknown user"
+class UserNotFound(ServiceError, status=404, title="Unknown user"):
+    """No state is stored for the user."""
 
 
-class QueueFull(ServiceError):
-    status, title = 429, "Server busy: inference queue full"
+class ContextConflict(ServiceError, status=409, title="The user's context kept changing during the feedback"):
+    """A feedback raced context changes more often than the engine retries."""
 
 
-class StoreUnavailable(ServiceError):
-    status, title = 503, "User state store (Redis) unavailable"
+class QueueFull(ServiceError, status=429, title="Server busy: inference queue full"):
+    """More texts wait for the model than the queue holds."""
 
 
-class NotReady(ServiceError):
-    status, title = 503, "Model not loaded yet"
+class InferenceFailed(ServiceError, status=500, title="Inference failed"):
+    """The backbone's forward raised or returned the wrong number of rows."""
 
 
-class InferenceFailed(ServiceError):
-    status, title = 500, "Inference failed"
+class StoreUnavailable(ServiceError, status=503, title="User state store (Redis) unavailable"):
+    """Redis does not answer (or refused the operation)."""
 
 
-class RequestTimedOut(ServiceError):
-    status, title = 504, "Request took too long"
+class NotReady(ServiceError, status=503, title="Model not loaded yet"):
+    """The model is loading, or the server is shutting down."""
 
 
-def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    errors: list[dict[str, Any]] | None = None,
-    retry_after_s: int | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
+class RequestTimedOut(ServiceError, status=504, title="Request took too long"):
+    """No answer within the request deadline."""
+
+
+def problem_response(exc: Exception) -> JSONResponse:
+    """Any exception -> its problem+json response (an unexpected one -> 500 without internals)."""
+    errors: list[dict[str, Any]] | None = None
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceError):
+        status, title, detail = exc.status, exc.title, exc.detail
+        headers.update(exc.headers)
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+    elif isinstance(exc, RequestValidationError):
+        errors = validation_errors(exc)
+        status, title = 422, "Invalid request"
+        detail = f"invalid fields: {', '.join(e['field'] for e in errors[:5])}"
+    elif isinstance(exc, StarletteHTTPException):
+        status, detail = exc.status_code, str(exc.detail)
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    else:
+        status, title, detail = ServiceError.status, ServiceError.title, INTERNAL_DETAIL
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
     body["request_id"] = request_id_var.get()
-    headers = dict(headers or {})
-    if retry_after_s is not None:
-        headers["Retry-After"] = str(retry_after_s)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
@@ -98,21 +120,12 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+async def _handle(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ServiceError) and exc.status >= 500:
+        log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
+    return problem_response(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        if exc.status >= 500:
-            log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
-        headers = {"WWW-Authenticate": 'Bearer realm="micro"'} if exc.status == 401 else None
-        return problem_response(exc.status, exc.title, exc.detail, retry_after_s=exc.retry_after_s, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(exc)
-        fields = ", ".join(e["field"] for e in errors[:5])
-        return problem_response(422, "Invalid request", f"invalid fields: {fields}", errors=errors)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
-        return problem_response(exc.status_code, title, str(exc.detail), retry_after_s=None)
+    for kind in (ServiceError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, _handle)

@@ -23,9 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import metrics
 from service.errors import PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
 from service.logs import request_id_var
+from service.schemas import ID_PATTERN
 
 log = logging.getLogger("service.access")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SAFE_REQUEST_ID = re.compile(ID_PATTERN)  # a client's X-Request-ID is kept when it is a sane id
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", in metrics and logs only
 
 
@@ -38,7 +39,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         state = {"status": 500, "started": False, "complete": False}
         start = time.perf_counter()
@@ -52,19 +53,13 @@ class RequestContext:
             await send(message)
 
         try:
-            too_big = self._declared_too_big(scope)
-            if too_big:
-                await problem_response(413, PayloadTooLarge.title, too_big)(scope, receive, send_with_id)
-            else:
-                await self._run(scope, receive, send_with_id, state)
+            self._check_declared_size(scope)
+            await self._run(scope, receive, send_with_id, state)
         except Exception as exc:
-            log.exception("unhandled error")
+            if not isinstance(exc, ServiceError):
+                log.exception("unhandled error")
             if not state["started"]:
-                if isinstance(exc, ServiceError):
-                    problem = problem_response(exc.status, exc.title, exc.detail, retry_after_s=exc.retry_after_s)
-                else:
-                    problem = problem_response(500, "Internal error", "internal error; see the server log")
-                await problem(scope, receive, send_with_id)
+                await problem_response(exc)(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
             request_id_var.reset(token)
@@ -79,7 +74,9 @@ class RequestContext:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:  # chunked bodies: no content-length to check up front
+                # chunked bodies: no content-length to check up front. An HTTPException, not a ServiceError:
+                # FastAPI passes it through its body parsing (anything else there becomes a 400)
+                if received > self.max_body_bytes:
                     raise HTTPException(413, f"request body over the limit of {self.max_body_bytes} bytes")
                 if not message.get("more_body", False):
                     body_done.set()
@@ -104,22 +101,21 @@ class RequestContext:
                 state["status"] = CLIENT_CLOSED
                 log.info("client disconnected; request cancelled")
             elif not state["started"]:
-                exc = RequestTimedOut(f"no answer within {self.timeout_s} s")
-                await problem_response(exc.status, exc.title, exc.detail)(scope, receive, send)
+                raise RequestTimedOut(f"no answer within {self.timeout_s} s")
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
 
-    def _declared_too_big(self, scope: Scope) -> str | None:
+    def _check_declared_size(self, scope: Scope) -> None:
+        """PayloadTooLarge when the declared content-length is over the limit (before any read)."""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     size = int(value)
                 except ValueError:
-                    return None
+                    return
                 if size > self.max_body_bytes:
-                    return f"request body of {size} bytes is over the limit of {self.max_body_bytes}"
-        return None
+                    raise PayloadTooLarge(f"request body of {size} bytes is over the limit of {self.max_body_bytes}")
 
     @staticmethod
     def _record(scope: Scope, state: dict, seconds: float) -> None:

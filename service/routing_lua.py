@@ -4,13 +4,14 @@ for one user is applied in some order and none is lost, with one round trip per 
 
 The per-head losses ``L`` (which depend only on the labelled pair) and the prompt's prior
 logits ``z`` are computed in Python and passed in; the script does the state-dependent
-part in float64 (tests/unit/test_store.py checks it against model/routing.py):
+part in float64 (tests/service/test_store.py checks it against model/routing.py):
 
     w  = softmax(z + u)
     mirror: u' = u - eta * (w - softmax(log w - L / tau))      hedge: u' = u - L / tau
     u' = clamp(u' - mean(u'), -max_abs, max_abs)
 
-KEYS: 1 user state hash, 2 feedback results hash (id -> result), 3 feedback times zset.
+KEYS: a user's keys in the order of service.store.UserKeys: 1 user state hash, 2 feedback
+      results hash (id -> result), 3 feedback times zset.
 ARGV: 1 feedback id, 2 K, 3 tau, 4 eta, 5 mode, 6 max_abs_offset, 7 user ttl s (0: none),
       8 feedback id ttl s, 9 "1" to require the stored context to equal ARGV[10], 10 context,
       11..10+K prior logits z, 11+K..10+2K losses L.

@@ -1,6 +1,7 @@
 """What the app holds while it runs, and how it is built from the settings (at startup,
 never at import): backbone + checkpoint (refused with a clear message when they do not fit),
-warm-up forward, Redis client, batcher, engine."""
+warm-up forward, Redis client, batcher, engine. ``async with running(settings) as runtime:``
+holds them for the app's lifespan and stops the batcher and closes Redis on the way out."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import dataclasses
 import logging
 import math
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,20 +39,15 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Runtime:
+    """What the routes read while the service runs (built once the model is loaded and warm)."""
+
     settings: Settings
     encoder: Encoder
-    model: MixtureRewardModel
     config: CheckpointConfig
     routing: RoutingConfig
     store: UserStore
-    batcher: Batcher
     engine: RewardEngine
     limits: Limits
-    warm: bool = False
-
-    async def close(self) -> None:
-        await self.batcher.close()
-        await self.store.close()
 
 
 def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, CheckpointConfig]:
@@ -77,6 +75,9 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
             # checkpoints from before the router window existed read router texts with the full window
             router_max_length=int(config.backbone.get("router_max_length", config.backbone.get("max_length", 256))),
             batch_size=settings.max_batch_size,
+            # read texts as in training; load_checkpoint refuses a template or score head that differs
+            chat_template=bool(config.backbone.get("chat_template")),
+            keep_score_head=bool(config.backbone.get("score_head", False)),
         )
         model, config = load_checkpoint(directory, encoder.info)
     except (CheckpointError, BackboneError) as exc:
@@ -112,10 +113,23 @@ def warm_up(encoder: Encoder, model: MixtureRewardModel) -> None:
         model(emb, emb)
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Runtime]:
+    """The runtime, from the model load to the batcher's stop and the Redis client's close."""
     encoder, model, config = await asyncio.to_thread(load_model, settings)
     if settings.warmup:
         await asyncio.to_thread(warm_up, encoder, model)
+    store = _store(settings, config)
+    try:
+        if not await store.ping():
+            log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", _safe_url(settings))
+        async with _batcher(encoder, settings) as batcher:
+            yield _runtime(settings, encoder, model, config, store, batcher)
+    finally:
+        await store.close()
+
+
+def _store(settings: Settings, config: CheckpointConfig) -> UserStore:
     try:
         redis = UserStore.connect(
             settings.redis_url, timeout_s=settings.redis_timeout_s, max_connections=settings.redis_max_connections,
@@ -123,30 +137,24 @@ async def build_runtime(settings: Settings) -> Runtime:
         )
     except (ValueError, RedisClusterException) as exc:  # a bad URL; in cluster mode also a db other than 0
         raise StartupError(f"MICRO_REDIS_URL={settings.redis_url!r} is not a usable Redis URL: {exc}") from exc
-    store = UserStore(
-        redis,
-        prefix=settings.key_prefix,
-        model_version=config.version,
-        num_heads=config.num_heads,
-        user_ttl_s=settings.user_ttl_s,
-        feedback_id_ttl_s=settings.feedback_id_ttl_s,
-        backoff_s=settings.redis_backoff_s,
-        max_in_flight=settings.redis_max_connections if settings.redis_cluster else None,
+    return UserStore(
+        redis, prefix=settings.key_prefix, model_version=config.version, num_heads=config.num_heads,
+        user_ttl_s=settings.user_ttl_s, feedback_id_ttl_s=settings.feedback_id_ttl_s, backoff_s=settings.redis_backoff_s,
+        max_in_flight=settings.redis_max_connections if settings.redis_cluster else None,  # see UserStore
     )
-    if not await store.ping():
-        log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", _safe_url(settings))
-    batcher = Batcher(
-        encoder_forward(encoder),
-        max_batch_size=settings.max_batch_size,
-        max_batch_tokens=settings.max_batch_tokens,
-        max_wait_s=settings.max_wait_ms / 1000,
-        max_queue=settings.max_queue,
-        retry_after_s=settings.retry_after_s,
-        sort_window=settings.sort_window,
-        forward_overhead_tokens=settings.forward_overhead_tokens,
+
+
+def _batcher(encoder: Encoder, settings: Settings) -> Batcher:
+    return Batcher(
+        encoder_forward(encoder), max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens,
+        max_wait_s=settings.max_wait_ms / 1000, max_queue=settings.max_queue, retry_after_s=settings.retry_after_s,
+        sort_window=settings.sort_window, forward_overhead_tokens=settings.forward_overhead_tokens,
         batching=settings.batching,
     )
-    batcher.start()
+
+
+def _runtime(settings: Settings, encoder: Encoder, model: MixtureRewardModel, config: CheckpointConfig,
+             store: UserStore, batcher: Batcher) -> Runtime:
     routing = routing_config(config, settings)
     engine = RewardEngine(model, routing, Embedder(encoder, batcher, settings.embed_cache_size), store, config.version)
     metrics.MODEL_INFO.labels(encoder.info.id, str(config.num_heads), config.version).set(1)
@@ -155,8 +163,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         extra={"backbone": encoder.info.id, "heads": config.num_heads, "version": config.version,
                "device": str(encoder.device), "threads": torch.get_num_threads(), "pid": os.getpid()},
     )
-    return Runtime(settings, encoder, model, config, routing, store, batcher, engine,
-                   Limits.from_settings(settings), warm=True)
+    return Runtime(settings, encoder, config, routing, store, engine, Limits.from_settings(settings))
 
 
 def _safe_url(settings: Settings) -> str:

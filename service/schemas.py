@@ -11,14 +11,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+# Ids a client chooses (user, feedback, request): no "/" (it separates tenant and user in the store),
+# no braces (they would break the Redis hash tag). The dash is escaped, so that the same class is
+# valid in a browser's `pattern` attribute (regex `v` flag): service/static/index.html repeats it.
+ID_PATTERN = r"^[A-Za-z0-9._:@\-]{1,128}$"
 UserId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}$"),
+    StringConstraints(pattern=ID_PATTERN),
     Field(description="Your id for the user: 1-128 of A-Z a-z 0-9 . _ : @ -", examples=["user-42"]),
 ]
 FeedbackId = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}$"),
+    StringConstraints(pattern=ID_PATTERN),
     Field(description="Idempotency key: a retried post with the same id applies once and returns the first result"),
 ]
 WeightsSource = Literal["user", "prior", "prior_degraded"]

@@ -1,19 +1,14 @@
 """Per-user router state in Redis.
 
-Keys, namespaced by model version and hash-tagged by user (all of a user's keys live in
-one Redis Cluster slot, so the feedback script may touch them together):
-
-    {prefix}:{model_version}:{<user>}        hash: offset (JSON list of K floats), n, version,
-                                             context, updated_at
-    {prefix}:{model_version}:{<user>}:fb     hash: feedback_id -> first result (JSON)
-    {prefix}:{model_version}:{<user>}:fbt    zset: feedback_id -> time (forgets ids after a TTL)
-
-With MICRO_AUTH=on, ``<user>`` is ``<tenant>/<user id>`` (service/auth.py): tenants never share a key.
+Keys (:class:`KeySchema`, the one place they are built) are namespaced by model version and
+hash-tagged by user: all of a user's keys live in one Redis Cluster slot, so the feedback
+script may touch them together. With MICRO_AUTH=on, ``<user>`` is ``<tenant>/<user id>``
+(service/auth.py): tenants never share a key.
 
 Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip.
 With ``MICRO_REDIS_CLUSTER=true`` the client is redis-py's cluster client; every script and
 pipeline here touches the keys of one user only, so each runs on the one node owning the slot
-(``tests/unit/test_store_cluster.py`` checks the keys share a slot).
+(``tests/service/test_store_cluster.py`` checks the keys share a slot).
 Timeouts are short; after a connection error Redis is skipped for ``backoff_s`` (callers get
 :class:`StoreUnavailable` at once), then tried again, so the service recovers by itself.
 """
@@ -28,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis import exceptions as rexc
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -68,6 +63,31 @@ class ContextChanged(Exception):
     """The user's context changed between reading the state and applying the update."""
 
 
+class UserKeys(NamedTuple):
+    """A user's keys, in the order of the feedback script's KEYS (service/routing_lua.py)."""
+
+    state: str  # hash: offset (JSON list of K floats), n, version, context, updated_at
+    feedback: str  # hash: feedback_id -> first result (JSON)
+    feedback_times: str  # zset: feedback_id -> time (forgets ids after a TTL)
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    """The one definition of the key layout: ``<prefix>:<model version>:{<user>}`` + ``:fb``, ``:fbt``."""
+
+    prefix: str
+    model_version: str
+
+    @property
+    def namespace(self) -> str:
+        """``<prefix>:<model version>``; braces in the version are replaced (they would steal the hash tag)."""
+        return f"{self.prefix}:{self.model_version.replace('{', '_').replace('}', '_')}"
+
+    def user(self, user_id: str) -> UserKeys:
+        state = f"{self.namespace}:{{{user_id}}}"
+        return UserKeys(state, state + ":fb", state + ":fbt")
+
+
 class UserStore:
     def __init__(
         self,
@@ -82,7 +102,7 @@ class UserStore:
         max_in_flight: int | None = None,
     ) -> None:
         self.redis = redis
-        self.namespace = f"{prefix}:{model_version.replace('{', '_').replace('}', '_')}"
+        self.key_schema = KeySchema(prefix, model_version)
         self.num_heads = num_heads
         self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
         self._down_until = 0.0
@@ -121,14 +141,13 @@ class UserStore:
         return Redis(connection_pool=pool)
 
     # ---- keys -----------------------------------------------------------------------------
-    def keys(self, user_id: str) -> tuple[str, str, str]:
-        base = f"{self.namespace}:{{{user_id}}}"
-        return base, base + ":fb", base + ":fbt"
+    def keys(self, user_id: str) -> UserKeys:
+        return self.key_schema.user(user_id)
 
     # ---- reads ----------------------------------------------------------------------------
     async def get(self, user_id: str) -> UserState | None:
         """One round trip; None for a user with no stored state."""
-        raw = await self._call("get", lambda: self.redis.hmget(self.keys(user_id)[0], FIELDS))
+        raw = await self._call("get", lambda: self.redis.hmget(self.keys(user_id).state, FIELDS))
         return self._state(raw)
 
     async def get_with_feedback(self, user_id: str, feedback_id: str | None) -> tuple[UserState | None, Any]:
@@ -187,7 +206,7 @@ class UserStore:
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
         """Store (or clear, with None or "") the user's stated preferences; returns the new state."""
-        state_key = self.keys(user_id)[0]
+        state_key = self.keys(user_id).state
 
         async def write() -> list:
             pipe = self.redis.pipeline(transaction=True)

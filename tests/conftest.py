@@ -1,4 +1,6 @@
-"""Session fixtures shared by unit and integration tests."""
+"""Session fixtures shared by every test package, and the ``integration`` marker: every test
+under tests/integration/ (real Redis, real uvicorn) carries it, so ``pytest -m "not integration"``
+runs the fast unit tests only."""
 
 from __future__ import annotations
 
@@ -8,6 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_tiny_checkpoint
+
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.auth import Reader
-from service.deps import EngineDep, LimitsDep
+from service.deps import ReadApi
 from service.schemas import RewardRequest, RewardResponse, UserId
 
 router = APIRouter(tags=["compat"])
@@ -16,14 +15,12 @@ router = APIRouter(tags=["compat"])
 @router.post("/get_reward", response_model=RewardResponse)
 async def get_reward(
     body: RewardRequest,
-    engine: EngineDep,
-    limits: LimitsDep,
-    caller: Reader,
+    api: ReadApi,
     user_id: Annotated[UserId | None, Query(description="Personalise with this user's weights")] = None,
 ) -> RewardResponse:
     """`{"query": [prompt + response, ...], "prompts": [...]}` -> `{"rewards", "scores", "extra_logs"}`."""
-    limits.reward(body)
-    result = await engine.rewards(body.query, body.prompts, caller.user_key(user_id) if user_id else None)
+    api.limits.reward(body)
+    result = await api.engine.rewards(body.query, body.prompts, api.user_key(user_id))
     return RewardResponse(
         rewards=result.scores,
         scores=result.scores,

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 
-from service.auth import Writer
-from service.deps import EngineDep, LimitsDep
+from service.deps import WriteApi, prompt_args
 from service.schemas import FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["feedback"])
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse)
-async def feedback(body: FeedbackRequest, engine: EngineDep, limits: LimitsDep, caller: Writer) -> FeedbackResponse:
+async def feedback(body: FeedbackRequest, api: WriteApi) -> FeedbackResponse:
     """Apply "chosen is better than rejected" to the user's router state (atomically).
     503 while Redis is unreachable; the same feedback_id twice applies once."""
-    limits.feedback(body)
-    outcome = await engine.feedback(
-        user_id=caller.user_key(body.user_id),
+    api.limits.feedback(body)
+    outcome = await api.engine.feedback(
+        user_id=api.caller.user_key(body.user_id),
         chosen=body.chosen,
         rejected=body.rejected,
-        prompt=body.prompt,
-        messages=[m.model_dump() for m in body.messages] if body.messages else None,
-        context=body.context,
         feedback_id=body.feedback_id,
+        **prompt_args(body),
     )
-    return FeedbackResponse(
-        user_id=body.user_id,
-        weights_before=outcome.weights_before,
-        weights_after=outcome.weights_after,
-        n_feedback=outcome.n_feedback,
-        version=outcome.version,
-        applied=outcome.applied,
-        feedback_id=body.feedback_id,
-    )
+    return FeedbackResponse(**dataclasses.asdict(outcome), user_id=body.user_id, feedback_id=body.feedback_id)

@@ -20,8 +20,8 @@ async def live() -> Health:
 @router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
 async def ready(request: Request) -> JSONResponse:
     """Model loaded and warm, Redis answers, not shutting down. 503 (with the failing check) otherwise."""
-    runtime = getattr(request.app.state, "runtime", None)
-    checks = {"model": "ok" if runtime is not None and runtime.warm else "loading"}
+    runtime = getattr(request.app.state, "runtime", None)  # set once the model is loaded and warmed up
+    checks = {"model": "ok" if runtime is not None else "loading"}
     checks["redis"] = "ok" if runtime is not None and await runtime.store.ping() else "unavailable"
     if getattr(request.app.state, "draining", False):
         checks["shutdown"] = "draining"

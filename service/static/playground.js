@@ -2,8 +2,9 @@
 // /v1/feedback, /v1/users) and draws the user's head weights. Plain JS, no build step.
 "use strict";
 
-const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const $ = (id) => document.getElementById(id);
+// The user-id rule is the page's: the input's pattern attribute (service.schemas.ID_PATTERN).
+const USER_ID = new RegExp(`^(?:${$("user-id").pattern})$`, "u");
 const state = { heads: [], shown: null, busy: false };
 
 function randomId(prefix) {

@@ -3,8 +3,15 @@ two heads, the simulated users follow head 0."""
 
 import torch
 
-from evaluation.simulated_users import ScoredPairs, accuracy_with_offset, active_curve, labels_to_reach, learning_curve
-from model.routing import RoutingConfig
+from evaluation.simulated_users import (
+    ScoredPairs,
+    accuracy_with_offset,
+    active_curve,
+    labels_to_reach,
+    learning_curve,
+    simulate,
+)
+from model.routing import RoutingConfig, update_offset
 
 CFG = RoutingConfig(tau=1.0, eta=2.0, mode="mirror")
 
@@ -45,3 +52,27 @@ def test_active_choice_learns_at_least_as_fast_as_random_order():
     active = active_curve(labels, evaluation, CFG, [0, 1, 2, 3], orders=8, pool=50)
     assert float(active.mean(0)[1]) >= float(random_order.mean(0)[1])
     assert float(active.mean(0)[3]) == 1.0
+
+
+def test_random_order_applies_the_generators_permutation_in_turn():
+    # one user, 3 labels: the offset must be the routing update applied along randperm(seed 0)
+    labels, evaluation = planted(20, 2), planted(50, 3)
+    perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:3].tolist()
+    offset = torch.zeros(2)
+    for i in perm:
+        offset = update_offset(offset, labels.prior_logits[i], labels.r_chosen[i], labels.r_rejected[i], CFG)
+    curve = learning_curve(labels, evaluation, CFG, [3], orders=1, seed=0)
+    assert float(curve[0, 0]) == accuracy_with_offset(evaluation, offset)
+
+
+def test_simulate_asks_the_pair_the_chooser_picks_from_the_pool():
+    # a chooser that always asks the last remaining pair of a pool of 2: both labels get used
+    labels, evaluation = planted(10, 4), planted(50, 5)
+    asked: list[list[int]] = []
+
+    def last(offset: torch.Tensor, remaining: list[int]) -> int:
+        asked.append(list(remaining))
+        return len(remaining) - 1
+
+    simulate(labels, evaluation, CFG, [5], orders=1, seed=0, pool=2, choose=last)
+    assert len(asked) == 2 and len(asked[0]) == 2 and asked[1] == asked[0][:1]

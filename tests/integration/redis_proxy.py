@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from tests.integration.conftest import free_port
+from service.harness import free_port
 
 HANDSHAKE = {"CLIENT", "HELLO", "AUTH", "SELECT"}  # what a new pooled connection sends first
 

@@ -16,8 +16,11 @@ import httpx
 import pytest
 import redis
 
+from model.paths import REPO_ROOT
+from service.harness import ServiceProcess
+from service.store import KeySchema
 from tests.helpers import TEST_REDIS_URL
-from tests.integration.conftest import REPO_ROOT, ServiceProcess, delete_prefix
+from tests.integration.conftest import delete_prefix
 
 KEY_A, KEY_A_RO, KEY_B = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a", "a-ro", "b"))
 PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is prime."
@@ -54,7 +57,7 @@ def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     proc.prefix = prefix  # type: ignore[attr-defined]
     try:
-        proc.wait_ready()
+        proc.start().wait_ready()
         yield proc
     finally:
         proc.stop()
@@ -150,8 +153,9 @@ def test_tenants_cannot_read_change_or_erase_each_others_users(secured: ServiceP
 
     # in Redis, each tenant's user is its own hash-tagged key
     keys = {k.decode() for k in redis.Redis.from_url(TEST_REDIS_URL).scan_iter(match=f"{secured.prefix}:*")}
-    assert any(k.endswith(f":{{a/{user}}}") for k in keys)
-    assert not any(f"{{b/{user}}}" in k for k in keys)
+    schema = KeySchema(secured.prefix, a_before["model_version"])
+    assert schema.user(f"a/{user}").state in keys
+    assert not keys & set(schema.user(f"b/{user}"))
 
 
 def test_keys_are_never_logged(secured: ServiceProcess):

@@ -20,8 +20,9 @@ import redis
 from redis.crc import key_slot
 
 from model.routing import RoutingConfig
-from service.store import UserStore
-from tests.integration.conftest import RedisServer, ServiceProcess, free_port
+from service.harness import ServiceProcess, free_port
+from service.store import KeySchema, UserStore
+from tests.integration.conftest import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ def clustered(tiny_checkpoint: Path, cluster: RedisClusterNodes, key_prefix: str
         torch_threads=2,
     )
     try:
-        proc.wait_ready()
+        proc.start().wait_ready()
         yield proc
     finally:
         proc.stop()
@@ -183,9 +184,9 @@ def test_cluster_concurrent_feedback_for_users_on_every_node_counts_exactly(clus
     for port, owned in by_port.items():  # every key of a user is on the node that owns its slot
         node = redis.Redis(port=port, decode_responses=True)
         for user in owned:
-            base = f"{key_prefix}:{version}:{{{user}}}"
-            assert node.exists(base, base + ":fb", base + ":fbt") == 3
-            assert node.hget(base, "n") == str(per_user)
+            keys = KeySchema(key_prefix, version).user(user)
+            assert node.exists(*keys) == 3
+            assert node.hget(keys.state, "n") == str(per_user)
 
 
 def test_cluster_context_duplicate_feedback_and_erase(clustered: ServiceProcess):

@@ -7,14 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from model.paths import REPO_ROOT
+
 pytestmark = pytest.mark.slow
 
-DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
+DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 
 
 def healthcheck_command() -> list[str]:
@@ -34,7 +35,7 @@ def test_dockerfile_healthcheck_passes_against_a_live_service(server: str):
 
 
 def test_dockerfile_healthcheck_fails_when_nothing_listens():
-    from tests.integration.conftest import free_port
+    from service.harness import free_port
 
     env = {**os.environ, "MICRO_PORT": str(free_port())}
     result = subprocess.run([sys.executable, *healthcheck_command()[1:]], check=False, env=env, capture_output=True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import RedisServer, ServiceProcess
+from service.harness import ServiceProcess
+from tests.integration.conftest import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -26,20 +26,14 @@ USERS = [f"fault-{k}-{uuid.uuid4().hex[:6]}" for k in range(4)]
 
 @pytest.fixture(scope="module")
 def redis_args(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
+    """The module's redis-server (conftest.py) persists every write, so a restart replays it."""
     data = tmp_path_factory.mktemp("redis-aof")
     return ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(data))
 
 
 @pytest.fixture(scope="module")
-def redis_server(redis_args: tuple[str, ...]) -> Iterator[RedisServer]:
-    srv = RedisServer(extra_args=redis_args)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def service(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess(
+    with ServiceProcess(
         tmp_path_factory.mktemp("logs") / "faults.log",
         checkpoint=tiny_checkpoint,
         redis_url=redis_server.url,
@@ -48,12 +42,8 @@ def service(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) 
         max_wait_ms=2,
         torch_threads=2,
         shutdown_delay_s=1.0,
-    )
-    try:
-        proc.wait_ready()
+    ) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def request_of(i: int) -> tuple[str, str, dict]:
@@ -81,17 +71,8 @@ async def burst_killing_redis(base_url: str, redis_server: RedisServer) -> list[
         return await asyncio.gather(*(one(c, i) for i in range(N_BURST)))
 
 
-def wait_ready(url: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if httpx.get(url + "/health/ready", timeout=5).status_code == 200:
-            return
-        time.sleep(0.1)
-    raise AssertionError("not ready again after Redis came back")
-
-
 def test_redis_killed_mid_burst_scores_flow_feedback_is_503_and_counts_match(
-    service: ServiceProcess, redis_server: RedisServer, redis_args: tuple[str, ...]
+    service: ServiceProcess, redis_server: RedisServer
 ):
     results = asyncio.run(burst_killing_redis(service.url, redis_server))
     statuses = Counter((kind, r.status_code) for kind, _, r in results)
@@ -101,9 +82,8 @@ def test_redis_killed_mid_burst_scores_flow_feedback_is_503_and_counts_match(
     sources = Counter(r.json()["weights_source"] for kind, _, r in results if kind == "score")
     assert sources["prior_degraded"] > 0, sources
 
-    restarted = RedisServer(port=redis_server.port, extra_args=redis_args)  # replays its AOF
-    redis_server.proc = restarted.proc
-    wait_ready(service.url)  # recovers by itself, no restart of the service
+    redis_server.restart()  # replays its AOF
+    service.wait_ready(timeout_s=20)  # recovers by itself, no restart of the service
     ok_per_user = Counter(user for kind, user, r in results if kind == "feedback" and r.status_code == 200)
     with httpx.Client(base_url=service.url, timeout=30) as c:
         for user in USERS:

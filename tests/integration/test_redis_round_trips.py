@@ -13,7 +13,8 @@ import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import RedisServer, ServiceProcess
+from service.harness import ServiceProcess
+from tests.integration.conftest import RedisServer
 from tests.integration.redis_proxy import RoundTripProxy
 
 
@@ -25,7 +26,7 @@ def proxied(tiny_checkpoint: Path, key_prefix: str,
     service = ServiceProcess(tmp_path_factory.mktemp("logs") / "round-trips.log", checkpoint=tiny_checkpoint,
                              redis_url=proxy.url, key_prefix=key_prefix, torch_threads=2)
     try:
-        service.wait_ready()
+        service.start().wait_ready()
         yield service.url, proxy, server
     finally:
         service.stop()

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import RedisServer, ServiceProcess
+from service.harness import ServiceProcess
+from tests.integration.conftest import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -20,15 +21,8 @@ PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is p
 
 
 @pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    srv = RedisServer()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def fragile(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess(
+    with ServiceProcess(
         tmp_path_factory.mktemp("logs") / "fragile.log",
         checkpoint=tiny_checkpoint,
         redis_url=redis_server.url,
@@ -38,12 +32,8 @@ def fragile(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) 
         max_wait_ms=2,
         torch_threads=2,
         warmup="false",
-    )
-    try:
-        proc.wait_ready()
+    ) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def feedback_body(user: str) -> dict:
@@ -76,8 +66,7 @@ def test_redis_down_scores_with_prior_and_feedback_is_503_then_recovers(fragile:
         assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "unavailable"
         assert c.get("/health/live").status_code == 200
 
-        restarted = RedisServer(port=redis_server.port)  # empty: the state was not persisted
-        redis_server.proc = restarted.proc
+        redis_server.restart()  # empty: the state was not persisted
         deadline = time.monotonic() + 10
         while c.post("/v1/feedback", json=feedback_body(user)).status_code != 200:
             assert time.monotonic() < deadline, "the service did not recover after Redis came back"

@@ -15,10 +15,10 @@ INFO = BackboneInfo(id="tiny/backbone", fingerprint="f00d", hidden_size=3, pooli
 
 def saved(tmp_path, info=INFO, k=2):
     torch.manual_seed(0)
-    model = MixtureRewardModel(info.hidden_size, k)
+    model = MixtureRewardModel(info.dim, k)
     torch.nn.init.normal_(model.heads.weight)
     torch.nn.init.normal_(model.router.weight)
-    cfg = CheckpointConfig(backbone=asdict(info), num_heads=k, dim=info.hidden_size, version="test-1")
+    cfg = CheckpointConfig(backbone=asdict(info), num_heads=k, dim=info.dim, version="test-1")
     save_checkpoint(tmp_path, model, cfg)
     return model
 
@@ -50,6 +50,44 @@ def test_other_pooling_is_refused(tmp_path):
         load_checkpoint(tmp_path, replace(INFO, pooling="cls"))
 
 
+def test_other_max_length_is_refused_naming_both(tmp_path):
+    saved(tmp_path)
+    with pytest.raises(CheckpointError, match=r"max length mismatch.*16-token.*reads 8 tokens"):
+        load_checkpoint(tmp_path, replace(INFO, max_length=8))
+
+
+def test_other_chat_template_is_refused_naming_both(tmp_path):
+    templated = replace(INFO, kind="decoder", pooling="last", chat_template="aaaa1111")
+    saved(tmp_path, templated)
+    with pytest.raises(CheckpointError, match=r"chat template mismatch.*template aaaa1111.*template bbbb2222"):
+        load_checkpoint(tmp_path, replace(templated, chat_template="bbbb2222"))
+    with pytest.raises(CheckpointError, match=r"chat template mismatch.*aaaa1111.*no chat template"):
+        load_checkpoint(tmp_path, replace(templated, chat_template=None))
+
+
+def test_template_on_a_plain_checkpoint_is_refused(tmp_path):
+    saved(tmp_path)
+    with pytest.raises(CheckpointError, match=r"chat template mismatch.*no chat template.*template cccc"):
+        load_checkpoint(tmp_path, replace(INFO, chat_template="cccc"))
+
+
+def test_score_head_checkpoint_needs_the_score_head(tmp_path):
+    with_head = replace(INFO, hidden_size=2, score_head=True)  # d = 2 hidden + 1 score
+    saved(tmp_path, with_head)
+    with pytest.raises(CheckpointError, match=r"score head mismatch.*score_head=True.*score_head=False"):
+        load_checkpoint(tmp_path, replace(with_head, score_head=False))
+    load_checkpoint(tmp_path, with_head)
+
+
+def test_checkpoints_from_before_templates_load_as_plain_text(tmp_path):
+    saved(tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    for key in ("kind", "chat_template", "score_head"):
+        raw["backbone"].pop(key)
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    load_checkpoint(tmp_path, INFO)
+
+
 def test_corrupt_weights_file_is_refused(tmp_path):
     saved(tmp_path)
     (tmp_path / "heads.safetensors").write_bytes(b"\x00garbage" * 10)
@@ -79,11 +117,10 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 
 def test_shipped_default_checkpoint_loads_on_the_default_backbone_identity():
-    from pathlib import Path
-
     from model.backbone import default_backbone_path, fingerprint_of
+    from model.paths import DEFAULT_CHECKPOINT
 
-    root = Path(__file__).resolve().parents[2] / "checkpoints" / "default"
+    root = DEFAULT_CHECKPOINT
     cfg_raw = json.loads((root / "config.json").read_text())
     info = BackboneInfo(
         id="sentence-transformers/all-MiniLM-L6-v2",

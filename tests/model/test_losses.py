@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from model.losses import grouped_mixture_bt_loss, head_log_likelihoods, mixture_bt_loss, responsibilities
+from model.losses import entropy, grouped_mixture_bt_loss, head_log_likelihoods, mixture_bt_loss, responsibilities
 
 # One pair, two heads: head 0 prefers the chosen response by 1, head 1 is indifferent.
 R_CHOSEN = torch.tensor([[1.0, 0.0]])
@@ -16,6 +16,13 @@ SIG1 = 0.7310585786300049  # sigmoid(1)
 def test_head_log_likelihoods_are_log_sigmoid_of_margins():
     got = head_log_likelihoods(R_CHOSEN, R_REJECTED)
     assert torch.allclose(got, torch.tensor([[math.log(SIG1), math.log(0.5)]]), atol=1e-6)
+
+
+def test_entropy_matches_hand_values():
+    # w = (0.5, 0.25, 0.25): H = 0.5 ln 2 + 2 * 0.25 ln 4 = 0.346574 + 0.693147 = 1.039721
+    # w = (0.75, 0.25, ~0): H = 0.215762 + 0.346574 = 0.562335 (a weight of 1e-30 adds about 7e-29)
+    log_w = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.75, 0.25, 1e-30]]))
+    assert torch.allclose(entropy(log_w), torch.tensor([1.039721, 0.562335]), atol=1e-5)
 
 
 def test_mixture_nll_matches_hand_value():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from service.batcher import Batcher
-from service.errors import InferenceFailed, QueueFull
+from service.errors import InferenceFailed, NotReady, QueueFull
 
 
 class FakeModel:
@@ -47,12 +47,8 @@ def texts(start: int, n: int) -> list[str]:
 def test_outputs_match_inputs_in_order():
     async def go():
         model = FakeModel()
-        b = batcher(model)
-        b.start()
-        try:
+        async with batcher(model) as b:
             out = await b.embed(texts(0, 5), [3] * 5)
-        finally:
-            await b.close()
         return out, model
 
     out, model = run(go())
@@ -63,12 +59,8 @@ def test_outputs_match_inputs_in_order():
 def test_concurrent_requests_share_a_batch():
     async def go():
         model = FakeModel()
-        b = batcher(model, max_wait_s=0.05)
-        b.start()
-        try:
+        async with batcher(model, max_wait_s=0.05) as b:
             outs = await asyncio.gather(*(b.embed(texts(10 * k, 2), [3, 3]) for k in range(3)))
-        finally:
-            await b.close()
         return outs, model
 
     outs, model = run(go())
@@ -80,12 +72,8 @@ def test_concurrent_requests_share_a_batch():
 def test_large_request_is_split_over_batches_of_max_size():
     async def go():
         model = FakeModel()
-        b = batcher(model, max_batch_size=4)
-        b.start()
-        try:
+        async with batcher(model, max_batch_size=4) as b:
             out = await b.embed(texts(0, 10), [3] * 10)
-        finally:
-            await b.close()
         return out, model
 
     out, model = run(go())
@@ -96,12 +84,8 @@ def test_large_request_is_split_over_batches_of_max_size():
 def test_token_budget_limits_padded_batch_tokens():
     async def go():
         model = FakeModel()
-        b = batcher(model, max_batch_tokens=300)
-        b.start()
-        try:
+        async with batcher(model, max_batch_tokens=300) as b:
             await b.embed(texts(0, 4), [100, 100, 100, 100])
-        finally:
-            await b.close()
         return model
 
     model = run(go())
@@ -111,12 +95,8 @@ def test_token_budget_limits_padded_batch_tokens():
 def test_a_text_over_the_token_budget_still_runs_alone():
     async def go():
         model = FakeModel()
-        b = batcher(model, max_batch_tokens=50)
-        b.start()
-        try:
+        async with batcher(model, max_batch_tokens=50) as b:
             return await b.embed(texts(0, 2), [256, 256]), model
-        finally:
-            await b.close()
 
     out, model = run(go())
     assert [len(x) for x in model.batches] == [1, 1] and out.shape == (2, 2)
@@ -125,9 +105,7 @@ def test_a_text_over_the_token_budget_still_runs_alone():
 def test_cancelled_request_never_reaches_the_model():
     async def go():
         model = FakeModel(delay_s=0.2)
-        b = batcher(model, max_batch_size=2, max_wait_s=0.0)
-        b.start()
-        try:
+        async with batcher(model, max_batch_size=2, max_wait_s=0.0) as b:
             first = asyncio.create_task(b.embed(["t1", "t2"], [3, 3]))  # occupies the worker
             await asyncio.sleep(0.05)
             doomed = asyncio.create_task(b.embed(["t99", "t98"], [3, 3]))
@@ -136,8 +114,6 @@ def test_cancelled_request_never_reaches_the_model():
             kept = await b.embed(["t3"], [3])
             await first
             return model, kept, b.queued
-        finally:
-            await b.close()
 
     model, kept, queued = run(go())
     assert all("t99" not in batch and "t98" not in batch for batch in model.batches)
@@ -147,9 +123,7 @@ def test_cancelled_request_never_reaches_the_model():
 def test_full_queue_refuses_with_queue_full():
     async def go():
         model = FakeModel(delay_s=0.2)
-        b = batcher(model, max_batch_size=2, max_queue=4, max_wait_s=0.0)
-        b.start()
-        try:
+        async with batcher(model, max_batch_size=2, max_queue=4, max_wait_s=0.0) as b:
             busy = asyncio.create_task(b.embed(texts(0, 2), [3, 3]))
             await asyncio.sleep(0.05)
             waiting = asyncio.create_task(b.embed(texts(2, 3), [3] * 3))
@@ -158,8 +132,6 @@ def test_full_queue_refuses_with_queue_full():
                 await b.embed(texts(5, 2), [3, 3])
             await asyncio.gather(busy, waiting)
             return info.value
-        finally:
-            await b.close()
 
     error = run(go())
     assert error.status == 429 and error.retry_after_s == 1
@@ -167,12 +139,8 @@ def test_full_queue_refuses_with_queue_full():
 
 def test_oversized_request_is_accepted_when_the_queue_is_empty():
     async def go():
-        b = batcher(FakeModel(), max_queue=4)
-        b.start()
-        try:
+        async with batcher(FakeModel(), max_queue=4) as b:
             return await b.embed(texts(0, 6), [3] * 6)
-        finally:
-            await b.close()
 
     assert run(go()).shape == (6, 2)
 
@@ -180,29 +148,21 @@ def test_oversized_request_is_accepted_when_the_queue_is_empty():
 def test_wrong_number_of_rows_fails_the_batch_not_the_batcher():
     async def go():
         bad = FakeModel(rows_off_by=-1)
-        b = batcher(bad)
-        b.start()
-        try:
+        async with batcher(bad) as b:
             with pytest.raises(InferenceFailed):
                 await b.embed(texts(0, 3), [3] * 3)
             bad.rows_off_by = 0
             return await b.embed(texts(0, 2), [3, 3])
-        finally:
-            await b.close()
 
     assert run(go()).shape == (2, 2)
 
 
 def test_waits_at_most_max_wait_for_company():
     async def go():
-        b = batcher(FakeModel(), max_wait_s=0.05)
-        b.start()
-        try:
+        async with batcher(FakeModel(), max_wait_s=0.05) as b:
             start = time.perf_counter()
             await b.embed(["t1"], [3])
             return time.perf_counter() - start
-        finally:
-            await b.close()
 
     assert 0.04 <= run(go()) < 0.5
 
@@ -210,12 +170,8 @@ def test_waits_at_most_max_wait_for_company():
 def test_texts_of_similar_length_share_a_batch():
     async def go():
         model = FakeModel()
-        b = batcher(model, max_batch_size=2, max_wait_s=0.05)
-        b.start()
-        try:
+        async with batcher(model, max_batch_size=2, max_wait_s=0.05) as b:
             outs = await asyncio.gather(b.embed(["t1", "t2"], [10, 200]), b.embed(["t3", "t4"], [12, 210]))
-        finally:
-            await b.close()
         return outs, model
 
     outs, model = run(go())
@@ -226,12 +182,8 @@ def test_texts_of_similar_length_share_a_batch():
 def test_without_batching_each_request_runs_alone():
     async def go():
         model = FakeModel()
-        b = batcher(model, batching=False, max_wait_s=0.05)
-        b.start()
-        try:
+        async with batcher(model, batching=False, max_wait_s=0.05) as b:
             outs = await asyncio.gather(*(b.embed(texts(10 * k, 2), [3, 3]) for k in range(3)))
-        finally:
-            await b.close()
         return outs, model
 
     outs, model = run(go())
@@ -243,12 +195,31 @@ def test_without_batching_each_request_runs_alone():
 def test_a_window_is_cut_where_padding_costs_more_than_a_forward(overhead, expected):
     async def go():
         model = FakeModel()
-        b = batcher(model, forward_overhead_tokens=overhead, max_wait_s=0.05)
-        b.start()
-        try:
+        async with batcher(model, forward_overhead_tokens=overhead, max_wait_s=0.05) as b:
             await asyncio.gather(b.embed(["t1", "t2"], [10, 250]), b.embed(["t3", "t4"], [10, 250]))
-        finally:
-            await b.close()
         return model
 
     assert sorted(sorted(batch) for batch in run(go()).batches) == expected
+
+
+def test_context_manager_starts_on_enter_and_fails_what_is_left_on_exit():
+    async def go():
+        b = batcher(FakeModel(delay_s=0.3), max_batch_size=2, max_wait_s=0.0)
+        with pytest.raises(NotReady):  # not started before the block
+            await b.embed(["t0"], [3])
+        async with b as entered:
+            assert entered is b
+            assert (await b.embed(["t1"], [3]))[:, 0].tolist() == [1]  # running inside the block
+            running = asyncio.create_task(b.embed(["t2", "t3"], [3, 3]))  # in the worker when the block ends
+            await asyncio.sleep(0.05)
+            waiting = asyncio.create_task(b.embed(["t4"], [3]))  # still queued when the block ends
+            await asyncio.sleep(0.01)
+        results = await asyncio.gather(running, waiting, return_exceptions=True)
+        others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+        with pytest.raises(NotReady):  # stopped after the block
+            await b.embed(["t5"], [3])
+        return results, others, b.queued
+
+    results, others, queued = run(go())
+    assert all(isinstance(r, NotReady) for r in results)  # no caller is left waiting
+    assert others == set() and queued == 0  # the owner task is gone, nothing counted as waiting

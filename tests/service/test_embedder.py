@@ -35,14 +35,11 @@ def embed(encoder: Encoder, calls: list) -> list:
             return await original(items, lengths)
 
         batcher.embed = counting  # type: ignore[method-assign]
-        batcher.start()
-        try:
+        async with batcher:
             embedder = Embedder(encoder, batcher, cache_size=100)
             first = await embedder.embed(ROUTERS, PAIRS)
             again = await embedder.embed(ROUTERS[:1], PAIRS[:1])
             return [first, again]
-        finally:
-            await batcher.close()
 
     return asyncio.run(go())
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from model.paths import DEFAULT_CHECKPOINT, REPO_ROOT as PROJECT_ROOT
+import service
+from model.paths import DEFAULT_CHECKPOINT
+from model.paths import REPO_ROOT as PROJECT_ROOT
 from service.config import Settings
 from service.errors import PayloadTooLarge
 from service.limits import Limits
-from service.schemas import FeedbackRequest, ScoreRequest
+from service.schemas import ID_PATTERN, FeedbackRequest, ScoreRequest
 
 
 def test_settings_read_micro_env_vars(monkeypatch):
@@ -47,3 +52,11 @@ def test_score_request_needs_exactly_one_of_prompt_and_messages():
         ScoreRequest(responses=["a"])
     with pytest.raises(ValidationError, match="exactly one"):
         ScoreRequest(prompt="p", messages=[{"role": "user", "content": "p"}], responses=["a"])
+
+
+def test_playground_checks_user_ids_with_the_api_pattern():
+    page = (Path(service.__file__).parent / "static" / "index.html").read_text()
+    attribute = re.search(r'id="user-id"[^>]*pattern="([^"]+)"', page)
+    assert attribute is not None and f"^{attribute.group(1)}$" == ID_PATTERN
+    assert all(re.fullmatch(ID_PATTERN, i) for i in ["user-42", "a.b_c:d@e-f", "x" * 128])
+    assert not any(re.fullmatch(ID_PATTERN, i) for i in ["", "a/b", "a{b}", "x" * 129, "a b"])

@@ -16,7 +16,7 @@ from service.config import Settings
 from service.errors import StoreUnavailable
 from service.store import UserStore
 
-USER_IDS = ["alice", "u-42", "a.b_c:d@e-f", "x" * 128, "0"]  # ids the API accepts: [A-Za-z0-9._:@-]{1,128}
+USER_IDS = ["alice", "u-42", "a.b_c:d@e-f", "x" * 128, "0"]  # ids the API accepts (service.schemas.ID_PATTERN)
 
 
 def make_store(model_version: str = "20250101-k4", prefix: str = "micro") -> UserStore:
@@ -35,12 +35,12 @@ def test_all_keys_of_a_user_share_the_slot_of_the_user_id(user_id: str, model_ve
 
 def test_model_version_braces_cannot_steal_the_hash_tag():
     store = make_store("v{1}")
-    assert "{" not in store.namespace and "}" not in store.namespace
+    assert "{" not in store.key_schema.namespace and "}" not in store.key_schema.namespace
 
 
 def test_users_spread_over_many_slots():
     store = make_store()
-    slots = {key_slot(store.keys(f"user-{i}")[0].encode()) for i in range(200)}
+    slots = {key_slot(store.keys(f"user-{i}").state.encode()) for i in range(200)}
     assert len(slots) > 150
 
 

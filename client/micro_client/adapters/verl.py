@@ -1,0 +1,58 @@
+"""veRL reward functions (``reward.custom_reward_function.path/name`` in verl 0.9; the older
+top-level ``custom_reward_function``). veRL does not pass the prompt to a reward function, so
+each row's ``extra_info`` carries it with the user:
+
+    extra_info = {"user_id": "u-42", "prompt": "Explain ..." | [chat messages], "context": "optional"}
+
+Called as veRL calls them (by keyword; verl/workers/reward_manager/naive.py, batch.py and
+verl/experimental/reward_loop/reward_manager/naive.py, verl 0.9.1):
+
+    compute_score(data_source=, solution_str=, ground_truth=, extra_info=)           -> float
+    compute_score_async(... same ...)                          (the reward loop awaits it) -> float
+    compute_score_batch(data_sources=, solution_strs=, ground_truths=, extra_infos=)  -> list[float]
+
+``ground_truth`` and ``data_source`` are not used: the reward is the user's preference score.
+Extra keyword arguments (veRL's ``reward_kwargs``, ``reward_router_address``...) are accepted;
+``micro_url`` / ``micro_api_key`` among them override MICRO_URL / MICRO_API_KEY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from micro_client.adapters.batching import Sample, score_samples_blocking
+from micro_client.adapters.clients import async_client, sync_client
+
+
+def sample_of(solution_str: str, extra_info: Mapping[str, Any] | None) -> Sample:
+    """The scoring sample of one veRL row; ValueError naming the missing key."""
+    info = extra_info or {}
+    prompt = info.get("prompt", info.get("messages"))
+    if prompt is None:
+        raise ValueError("micro_client veRL adapter: put the prompt in extra_info['prompt'] (text or chat messages)")
+    user_id = info.get("user_id")
+    return Sample(prompt, solution_str, str(user_id) if user_id is not None else None, info.get("context"))
+
+
+def compute_score(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None,
+                  *, micro_url: str | None = None, micro_api_key: str | None = None, **_: Any) -> float:
+    s = sample_of(solution_str, extra_info)
+    client = sync_client(micro_url, micro_api_key)
+    return client.score(s.prompt, [s.response], user_id=s.user_id, context=s.context).scores[0]
+
+
+async def compute_score_async(data_source: Any, solution_str: str, ground_truth: Any,
+                              extra_info: Mapping[str, Any] | None = None, *, micro_url: str | None = None,
+                              micro_api_key: str | None = None, **_: Any) -> float:
+    s = sample_of(solution_str, extra_info)
+    client = async_client(micro_url, micro_api_key)
+    return (await client.score(s.prompt, [s.response], user_id=s.user_id, context=s.context)).scores[0]
+
+
+def compute_score_batch(data_sources: Sequence[Any], solution_strs: Sequence[str], ground_truths: Sequence[Any],
+                        extra_infos: Sequence[Mapping[str, Any] | None], *, micro_url: str | None = None,
+                        micro_api_key: str | None = None, **_: Any) -> list[float]:
+    """For veRL's BatchRewardManager: rows sharing user and prompt go in one call, calls concurrently."""
+    samples = [sample_of(text, info) for text, info in zip(solution_strs, extra_infos, strict=True)]
+    return score_samples_blocking(samples, micro_url, micro_api_key)

@@ -1,0 +1,115 @@
+"""One user's view of the mixture, as the service computes it per request. Pure torch, no I/O:
+the service embeds the texts and reads the user's state; everything tensor-shaped happens here.
+
+Shapes: N responses, K heads, D embedding size, C candidate pairs.
+
+    weights   w = softmax(R p + b + u + c)     u: the user's offset, c: the stated-context offset
+    scores    s_n = sum_k w_k r_k(n)            ranking: indices by descending score
+    P(first response > second) = sum_k w_k sigmoid(r_k(0) - r_k(1))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from model.active import best_query
+from model.heads import MixtureRewardModel, mixture_score, preference_probability
+from model.routing import RoutingConfig, context_offset, head_losses
+
+
+@dataclass(frozen=True)
+class PersonalScores:
+    head_rewards: torch.Tensor  # (N, K) r_k(n)
+    weights: torch.Tensor  # (K,) the user's mixture weights for this prompt
+    scores: torch.Tensor  # (N,) sum_k w_k r_k
+    ranking: list[int]  # (N,) response indices, best first (ties keep their order)
+    p_first_preferred: float | None  # P(response 0 > response 1) when N == 2, else None
+
+
+@dataclass(frozen=True)
+class QueryChoice:
+    pair: tuple[int, int]  # indices of the two responses to ask about
+    expected_gain: float  # expected drop of the weights' entropy, nats
+    weights: torch.Tensor  # (K,) the user's current weights for this prompt
+
+
+@torch.inference_mode()
+def mixture_weights(model: MixtureRewardModel, prompt_emb: torch.Tensor, offset: torch.Tensor | None) -> torch.Tensor:
+    """(B, D) router inputs, (K,) offset or None for the prior -> (B, K) mixture weights."""
+    return model.log_weights(prompt_emb, offset).exp()
+
+
+@torch.inference_mode()
+def base_weights(model: MixtureRewardModel, offset: torch.Tensor) -> torch.Tensor:
+    """(K,) offset -> (K,) softmax(b + u): the user's weights before any prompt is seen."""
+    return torch.softmax(model.router.bias + offset, -1)
+
+
+@torch.inference_mode()
+def personal_scores(head_rewards: torch.Tensor, weights: torch.Tensor) -> PersonalScores:
+    """(N, K) per-head rewards, (K,) weights -> scores, ranking, and P(first > second) for a pair."""
+    scores = mixture_score(head_rewards, weights)  # (N,)
+    n = head_rewards.shape[0]
+    p_first = float(preference_probability(head_rewards[0], head_rewards[1], weights)) if n == 2 else None
+    ranking = sorted(range(n), key=lambda i: -float(scores[i]))
+    return PersonalScores(head_rewards, weights, scores, ranking, p_first)
+
+
+@torch.inference_mode()
+def score_responses(
+    model: MixtureRewardModel, prompt_emb: torch.Tensor, pair_emb: torch.Tensor, offset: torch.Tensor | None
+) -> PersonalScores:
+    """(1, D) router input, (N, D) responses, (K,) offset or None -> :func:`personal_scores`."""
+    return personal_scores(model.rewards(pair_emb), mixture_weights(model, prompt_emb, offset)[0])
+
+
+@torch.inference_mode()
+def batch_scores(
+    model: MixtureRewardModel, pair_emb: torch.Tensor, prompt_emb: torch.Tensor, offset: torch.Tensor | None
+) -> torch.Tensor:
+    """(N, D) responses, (N, D) their router inputs, (K,) offset -> (N,) personalised scores."""
+    return mixture_score(model.rewards(pair_emb), mixture_weights(model, prompt_emb, offset))
+
+
+@torch.inference_mode()
+def with_stated_context(
+    model: MixtureRewardModel, statement_emb: torch.Tensor, offset: torch.Tensor | None, cfg: RoutingConfig
+) -> torch.Tensor:
+    """(2, D) embeddings of the stated context and of the neutral statement, (K,) user offset or
+    None -> (K,) the offset plus the context's pseudo-label offset."""
+    r = model.rewards(statement_emb)  # (2, K): the context, the neutral statement
+    c = context_offset(r[0], r[1], cfg)
+    return c if offset is None else offset + c
+
+
+@torch.inference_mode()
+def feedback_terms(
+    model: MixtureRewardModel, prompt_emb: torch.Tensor, pair_emb: torch.Tensor, context: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1, D) router input, (2, D) chosen then rejected, (K,) stated-context offset or None ->
+    prior logits (K,) = R p + b + c (where the update starts) and per-head losses L (K,)."""
+    prior_logits = model.router_logits(prompt_emb, context)[0]  # (K,)
+    rewards = model.rewards(pair_emb)  # (2, K): chosen, rejected
+    return prior_logits, head_losses(rewards[0], rewards[1])
+
+
+@torch.inference_mode()
+def most_informative_pair(
+    model: MixtureRewardModel,
+    prompt_emb: torch.Tensor,
+    pair_emb: torch.Tensor,
+    offset: torch.Tensor | None,
+    cfg: RoutingConfig,
+) -> QueryChoice:
+    """(1, D) router input, (N, D) responses, (K,) offset -> the pair of responses whose label is
+    expected to shrink the entropy of the user's weights most (all C = N(N-1)/2 pairs)."""
+    rewards = model.rewards(pair_emb)  # (N, K)
+    prior = model.router_logits(prompt_emb)  # (1, K)
+    n = rewards.shape[0]
+    first, second = torch.triu_indices(n, n, offset=1)  # (C,) each
+    u = offset if offset is not None else torch.zeros(model.num_heads)
+    pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], cfg)
+    weights = mixture_weights(model, prompt_emb, offset)[0]  # (K,)
+    return QueryChoice(pair=(int(first[pick]), int(second[pick])), expected_gain=float(gain[pick]), weights=weights)

@@ -1,0 +1,116 @@
+"""One user's view of the mixture (what the service computes per request), against values
+worked out by hand: K=2 heads, D=2, heads H = identity so the rewards are the embeddings."""
+
+import math
+
+import torch
+
+from model.heads import MixtureRewardModel
+from model.personal_scoring import (
+    base_weights,
+    batch_scores,
+    feedback_terms,
+    mixture_weights,
+    most_informative_pair,
+    personal_scores,
+    score_responses,
+    with_stated_context,
+)
+from model.routing import RoutingConfig
+
+LN3 = math.log(3.0)
+SIG1, SIG2 = 0.731059, 0.880797  # sigmoid(1), sigmoid(2)
+
+
+def tiny_model(bias: tuple[float, float] = (LN3, 0.0)) -> MixtureRewardModel:
+    """Rewards r = e; router logits (p_0 + b_0, b_1): a zero prompt gives w = softmax(b)."""
+    model = MixtureRewardModel(dim=2, num_heads=2)
+    with torch.no_grad():
+        model.heads.weight.copy_(torch.eye(2))
+        model.router.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        model.router.bias.copy_(torch.tensor(bias))
+    return model.requires_grad_(False)
+
+
+RESPONSES = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # r(0) = (1, 0), r(1) = (0, 2)
+
+
+def test_mixture_weights_are_softmax_of_router_logits_plus_offset():
+    model = tiny_model()
+    assert torch.allclose(mixture_weights(model, torch.zeros(1, 2), None), torch.tensor([[0.75, 0.25]]), atol=1e-6)
+    # offset (-ln 3, 0) cancels the bias: (0.5, 0.5)
+    even = mixture_weights(model, torch.zeros(1, 2), torch.tensor([-LN3, 0.0]))
+    assert torch.allclose(even, torch.tensor([[0.5, 0.5]]), atol=1e-6)
+
+
+def test_personal_scores_rank_and_give_the_pair_probability():
+    # w = (0.75, 0.25): s = (0.75 * 1, 0.25 * 2) = (0.75, 0.5)
+    # P(0 > 1) = 0.75 sigmoid(1) + 0.25 sigmoid(-2) = 0.548294 + 0.029801 = 0.578095
+    got = personal_scores(RESPONSES, torch.tensor([0.75, 0.25]))
+    assert torch.allclose(got.scores, torch.tensor([0.75, 0.5]))
+    assert got.ranking == [0, 1]
+    assert abs(got.p_first_preferred - 0.578095) < 1e-5
+
+
+def test_personal_scores_rank_best_first_and_skip_pair_probability_beyond_two():
+    # w = (0.5, 0.5): s = (0.5, 1.0, 0.0)
+    got = personal_scores(torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]), torch.tensor([0.5, 0.5]))
+    assert torch.allclose(got.scores, torch.tensor([0.5, 1.0, 0.0]))
+    assert got.ranking == [1, 0, 2]
+    assert got.p_first_preferred is None
+
+
+def test_score_responses_uses_the_users_offset():
+    # offset (-ln 3, 0) -> w = (0.5, 0.5): s = (0.5, 1.0); P(0 > 1) = 0.5 (0.731059 + 0.119203) = 0.425131
+    got = score_responses(tiny_model(), torch.zeros(1, 2), RESPONSES, torch.tensor([-LN3, 0.0]))
+    assert torch.allclose(got.weights, torch.tensor([0.5, 0.5]), atol=1e-6)
+    assert torch.allclose(got.head_rewards, RESPONSES)
+    assert torch.allclose(got.scores, torch.tensor([0.5, 1.0]), atol=1e-6)
+    assert got.ranking == [1, 0]
+    assert abs(got.p_first_preferred - 0.425131) < 1e-5
+
+
+def test_batch_scores_route_each_row_by_its_own_prompt():
+    # prompt (0, 0) -> w = (0.75, 0.25); prompt (-ln 3, 0) -> w = (0.5, 0.5)
+    # s = (0.75 * 1, 0.5 * 2) = (0.75, 1.0)
+    prompts = torch.tensor([[0.0, 0.0], [-LN3, 0.0]])
+    assert torch.allclose(batch_scores(tiny_model(), RESPONSES, prompts, None), torch.tensor([0.75, 1.0]), atol=1e-6)
+
+
+def test_base_weights_ignore_the_prompt():
+    # softmax(b + u) = softmax(ln 3, ln 3) = (0.5, 0.5)
+    assert torch.allclose(base_weights(tiny_model(), torch.tensor([0.0, LN3])), torch.tensor([0.5, 0.5]), atol=1e-6)
+
+
+def test_feedback_terms_are_prior_logits_and_per_head_losses():
+    # chosen r = (2, 0), rejected r = (0, 0): L = (-ln sigmoid(2), ln 2) = (0.126928, 0.693147)
+    # prior logits = (0 + ln 3, 0) + context (0.1, -0.1) = (1.198612, -0.1)
+    prior, losses = feedback_terms(
+        tiny_model(), torch.zeros(1, 2), torch.tensor([[2.0, 0.0], [0.0, 0.0]]), torch.tensor([0.1, -0.1])
+    )
+    assert torch.allclose(prior, torch.tensor([LN3 + 0.1, -0.1]), atol=1e-6)
+    assert torch.allclose(losses, torch.tensor([-math.log(SIG2), math.log(2.0)]), atol=1e-6)
+
+
+def test_stated_context_adds_its_pseudo_label_to_the_users_offset():
+    # context r = (2, 0), neutral r = (0, 0): c = -L centred = (0.283110, -0.283110)
+    statements = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    cfg = RoutingConfig(context_strength=1.0)
+    alone = with_stated_context(tiny_model(), statements, None, cfg)
+    assert torch.allclose(alone, torch.tensor([0.283110, -0.283110]), atol=1e-5)
+    added = with_stated_context(tiny_model(), statements, torch.tensor([1.0, 1.0]), cfg)
+    assert torch.allclose(added, torch.tensor([1.283110, 0.716890]), atol=1e-5)
+
+
+def test_most_informative_pair_is_the_one_the_heads_disagree_on():
+    # w = (0.5, 0.5), exact Hedge, tau = 1; responses r = (0, 0), (3, 3), (3, -3)
+    # pair (0, 1): both heads prefer 1 by 3 -> gain 0
+    # pair (0, 2): margins (-3, 3); after either label w = (0.952574, 0.047426) up to order,
+    #   entropy 0.190865, p = 0.5 -> gain ln 2 - 0.190865 = 0.502282
+    # pair (1, 2): margins (0, 6) -> gain 0.208459 (smaller)
+    responses = torch.tensor([[0.0, 0.0], [3.0, 3.0], [3.0, -3.0]])
+    cfg = RoutingConfig(tau=1.0, mode="hedge")
+    got = most_informative_pair(tiny_model(bias=(0.0, 0.0)), torch.zeros(1, 2), responses, None, cfg)
+    assert got.pair == (0, 2)
+    assert abs(got.expected_gain - 0.502282) < 1e-5
+    assert torch.allclose(got.weights, torch.tensor([0.5, 0.5]))
