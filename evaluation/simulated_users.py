@@ -71,11 +71,7 @@ def simulate(
 
 
 def learning_curve(
-    labels: ScoredPairs,
-    evaluation: ScoredPairs,
-    cfg: RoutingConfig,
-    checkpoints: Sequence[int],
-    orders: int = 10,
+    labels: ScoredPairs, evaluation: ScoredPairs, cfg: RoutingConfig, checkpoints: Sequence[int], orders: int = 10,
     seed: int = 0,
 ) -> torch.Tensor:
     """(orders, len(checkpoints)) accuracy after n labels, each order a fresh user drawing labels
@@ -84,13 +80,8 @@ def learning_curve(
 
 
 def active_curve(
-    labels: ScoredPairs,
-    evaluation: ScoredPairs,
-    cfg: RoutingConfig,
-    checkpoints: Sequence[int],
-    orders: int = 10,
-    pool: int = 200,
-    seed: int = 0,
+    labels: ScoredPairs, evaluation: ScoredPairs, cfg: RoutingConfig, checkpoints: Sequence[int], orders: int = 10,
+    pool: int = 200, seed: int = 0,
 ) -> torch.Tensor:
     """Like :func:`learning_curve`, but each label is the pair of a random candidate pool of
     ``pool`` pairs with the largest expected information gain (:mod:`model.active`); the

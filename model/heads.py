@@ -73,5 +73,12 @@ def mixture_score(rewards: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def preference_probability(r_a: torch.Tensor, r_b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """P(a > b) = sum_k w_k sigmoid(r_k(a) - r_k(b)); inputs (..., K) -> (...)."""
+    """The mixture likelihood trained on: P(a > b) = sum_k w_k sigmoid(r_k(a) - r_k(b)); (..., K) -> (...).
+    It can be over 1/2 while a scores below b: see :func:`score_preference_probability`."""
     return (weights * torch.sigmoid(r_a - r_b)).sum(-1)
+
+
+def score_preference_probability(score_a: torch.Tensor, score_b: torch.Tensor) -> torch.Tensor:
+    """Bradley-Terry on the personalised scores: P(a > b) = sigmoid(s(a) - s(b)), s = sum_k w_k r_k.
+    Over 1/2 exactly when a scores (so ranks) above b: the pairwise answer that agrees with the ranking."""
+    return torch.sigmoid(score_a - score_b)

@@ -5,7 +5,11 @@ Shapes: N responses, K heads, D embedding size, C candidate pairs.
 
     weights   w = softmax(R p + b + u + c)     u: the user's offset, c: the stated-context offset
     scores    s_n = sum_k w_k r_k(n)            ranking: indices by descending score
-    P(first response > second) = sum_k w_k sigmoid(r_k(0) - r_k(1))
+    P(first response > second) = sigmoid(s_0 - s_1)   over 1/2 exactly when s_0 > s_1 (0 ranks first)
+
+The pair probability is Bradley-Terry on the scores, so it and the ranking give one answer. The
+mixture likelihood sum_k w_k sigmoid(r_k(0) - r_k(1)) (trained on; used by the online update and
+active learning) can disagree with the ranking, so it is not what a client is shown.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from model.active import best_query
-from model.heads import MixtureRewardModel, mixture_score, preference_probability
+from model.heads import MixtureRewardModel, mixture_score, score_preference_probability
+from model.losses import entropy
 from model.routing import RoutingConfig, context_offset, head_losses
 
 
@@ -25,7 +30,14 @@ class PersonalScores:
     weights: torch.Tensor  # (K,) the user's mixture weights for this prompt
     scores: torch.Tensor  # (N,) sum_k w_k r_k
     ranking: list[int]  # (N,) response indices, best first (ties keep their order)
-    p_first_preferred: float | None  # P(response 0 > response 1) when N == 2, else None
+    p_first_preferred: float | None  # sigmoid(s_0 - s_1) when N == 2, else None: > 1/2 iff s_0 > s_1
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    head_rewards: torch.Tensor  # (N, K)
+    scores: torch.Tensor  # (N,) sum_k w_k r_k, each sample with its own weights
+    weight_entropy: torch.Tensor  # (N,) entropy of each sample's weights, nats
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ def personal_scores(head_rewards: torch.Tensor, weights: torch.Tensor) -> Person
     """(N, K) per-head rewards, (K,) weights -> scores, ranking, and P(first > second) for a pair."""
     scores = mixture_score(head_rewards, weights)  # (N,)
     n = head_rewards.shape[0]
-    p_first = float(preference_probability(head_rewards[0], head_rewards[1], weights)) if n == 2 else None
+    p_first = float(score_preference_probability(scores[0], scores[1])) if n == 2 else None
     ranking = sorted(range(n), key=lambda i: -float(scores[i]))
     return PersonalScores(head_rewards, weights, scores, ranking, p_first)
 
@@ -66,11 +78,14 @@ def score_responses(
 
 
 @torch.inference_mode()
-def batch_scores(
+def sample_scores(
     model: MixtureRewardModel, pair_emb: torch.Tensor, prompt_emb: torch.Tensor, offset: torch.Tensor | None
-) -> torch.Tensor:
-    """(N, D) responses, (N, D) their router inputs, (K,) offset -> (N,) personalised scores."""
-    return mixture_score(model.rewards(pair_emb), mixture_weights(model, prompt_emb, offset))
+) -> SampleScores:
+    """(N, D) samples, (N, D) their router inputs, (N, K) or (K,) offsets -> per sample: head
+    rewards, the personalised score and the entropy of its weights."""
+    head_rewards = model.rewards(pair_emb)  # (N, K)
+    log_w = model.log_weights(prompt_emb, offset)  # (N, K)
+    return SampleScores(head_rewards, mixture_score(head_rewards, log_w.exp()), entropy(log_w))
 
 
 @torch.inference_mode()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System tools some tests use (they skip, saying why, where a tool is missing):
 # chromium + chromedriver (playground browser test), docker-compose (compose file check),
-# prometheus (promtool: prometheus.yml check). Needs root and Debian's package lists.
+# prometheus (promtool: prometheus.yml, the alert rules and their unit tests). Needs root and Debian's package lists.
 set -euo pipefail
 pkgs=(chromium chromium-driver docker-compose prometheus)
 missing=()

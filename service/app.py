@@ -14,7 +14,9 @@ from service.auth import load_keys
 from service.config import Settings
 from service.errors import install_error_handlers
 from service.middleware import RequestContext
-from service.routes import compat, feedback, health, model_card, next_query, playground, score, users
+from service.openapi import install_openapi
+from service.routes import compat, feedback, health, model_card, next_query, playground, score, score_batch, users
+from service.routes.api_docs import install_docs
 from service.runtime import StartupError, running
 
 log = logging.getLogger("service.app")
@@ -44,13 +46,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Personalised reward model: mixture heads + per-user routing, state in Redis.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: service/routes/api_docs.py, from bundled assets (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.runtime = None
     app.state.api_keys = load_keys(settings)  # None: auth off; AuthConfigError when on without keys
     app.state.draining = False  # set on SIGTERM (service/__main__.py): readiness answers 503 from then on
     install_error_handlers(app)
-    for module in (score, feedback, users, next_query, model_card, compat, health, playground):
+    for module in (score, score_batch, feedback, users, next_query, model_card, compat, health, playground):
         app.include_router(module.router)
+    if settings.url_keys:  # POST /k/{api_key}/get_reward: read-only keys in URLs (service/auth.py)
+        app.include_router(compat.url_key_router)
+    install_docs(app)
+    install_openapi(app)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
     return app

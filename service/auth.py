@@ -13,6 +13,13 @@ PUT context, DELETE user). A user id is namespaced by its caller's tenant before
 store (``<tenant>/<user>``; user ids cannot contain "/"), so one tenant can neither read, change
 nor erase another's users. Health, metrics, the playground page and the API docs stay open.
 Keys are never logged.
+
+Header-less clients (OpenRLHF's HTTP client): with ``MICRO_URL_KEYS=true`` (and auth on),
+``POST /k/<key>/get_reward`` takes the key from the path, read-only keys only: a URL is copied
+into proxy and access logs, process arguments and experiment trackers, so a key that can change
+users' state is refused there (403). Our own logs write the path as ``/k/<redacted>/...``
+(service/logs.py). The alternative, which keeps keys out of URLs: a reverse proxy that adds
+``Authorization: Bearer <key>``, reachable only from the training cluster (docs/integrations.md).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.config import Settings
@@ -94,6 +102,8 @@ def parse_keys(text: str, source: str) -> dict[str, Caller]:
 
 def load_keys(settings: Settings) -> dict[str, Caller] | None:
     """The key table, or None when auth is off. Fails fast when auth is on without keys."""
+    if settings.url_keys and settings.auth == "off":
+        raise AuthConfigError("MICRO_URL_KEYS=true takes keys from URLs, which needs MICRO_AUTH=on and MICRO_API_KEYS")
     if settings.auth == "off":
         return None
     keys: dict[str, Caller] = {}
@@ -134,5 +144,29 @@ def authorize(scope: str):
     return caller
 
 
+URL_WRITE_REFUSED = (
+    "an API key with the 'write' scope is refused in a URL: URLs are copied into proxy and access logs, process "
+    "arguments and experiment trackers. Use a read-only key (tenant:read:<sha256>) in /k/<key>/get_reward, or send "
+    "the key as Authorization: Bearer <key>"
+)
+
+
+def url_key_caller(
+    request: Request, api_key: Annotated[str, PathParam(description="A read-only API key (MICRO_URL_KEYS=true)")]
+) -> Caller:
+    """The caller of /k/{api_key}/...: a known key (401) with the read scope and without the write
+    scope (403). Only routed when MICRO_URL_KEYS=true, which needs auth on."""
+    keys: dict[str, Caller] | None = request.app.state.api_keys
+    found = keys.get(hash_key(api_key)) if keys else None
+    if found is None:
+        raise Unauthorized("unknown API key in the URL")
+    if "write" in found.scopes:
+        raise Forbidden(URL_WRITE_REFUSED)
+    if "read" not in found.scopes:
+        raise Forbidden("this API key lacks the 'read' scope")
+    return found
+
+
 Reader = Annotated[Caller, Depends(authorize("read"))]
+UrlKeyReader = Annotated[Caller, Depends(url_key_caller)]  # the read-only key in the path (header-less clients)
 Writer = Annotated[Caller, Depends(authorize("write"))]

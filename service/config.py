@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     auth: Literal["on", "off"] = "off"
     api_keys: SecretStr | None = None  # tenant:read+write:<sha256 hex of the key>,... or a JSON list; hashes only
     api_keys_file: Path | None = None  # the same, one entry a line (mount it as a secret); merged with api_keys
+    # true: also POST /k/<key>/get_reward, for clients that cannot send a header (OpenRLHF's HTTP client), read-only
+    # keys only. Off by default: a key in a URL lands in proxy/access logs, process arguments and experiment
+    # trackers (docs/integrations.md#auth-for-header-less-clients); needs MICRO_AUTH=on
+    url_keys: bool = False
     # on SIGTERM: answer not-ready (503 on /health/ready) this long before closing the listener, so load
     # balancers stop sending first; in-flight requests are then drained (up to 10 s) before the exit
     shutdown_delay_s: float = Field(0.0, ge=0)
@@ -76,6 +80,11 @@ class Settings(BaseSettings):
     # ---- request limits (over them: 413) ------------------------------------------------
     max_responses: int = Field(64, ge=1)  # responses per score request
     max_queries: int = Field(256, ge=1)  # queries per /get_reward request
+    max_batch_items: int = Field(256, ge=1)  # items per POST /v1/score:batch (each also within max_responses)
+    max_batch_responses: int = Field(1024, ge=1)  # responses over all items of a score:batch (fits max_queue)
+    # labels per POST /v1/users/{id}/feedback:batch: one script run in Redis (~1 ms per 256 at K=4); its
+    # 3 texts a label (768 at 256) still fit in max_queue when none is cached
+    max_feedback_items: int = Field(256, ge=1)
     max_text_chars: int = Field(20000, ge=1)  # characters per prompt, response, message or query
     max_messages: int = Field(64, ge=1)  # chat messages per request
     max_context_chars: int = Field(4000, ge=1)  # characters of a user's stated preferences

@@ -1,5 +1,6 @@
 """The service logic between the routes and the model: personalised scoring, feedback with
-the online routing update, OpenRLHF rewards, user state. No HTTP here; plain values in and out.
+the online routing update, user state (OpenRLHF rewards: service/rewards.py; many requests in
+one: service/score_many.py). No HTTP here; plain values in and out.
 It orchestrates (embedder/batcher -> model -> store); every tensor operation is a call into
 model.personal_scoring.
 
@@ -56,13 +57,6 @@ class NextQuery:
 
 
 @dataclass(frozen=True)
-class Rewards:
-    scores: list[float]  # (N,)
-    truncated: list[bool]  # (N,)
-    weights_source: str
-
-
-@dataclass(frozen=True)
 class Embedded:
     person: Personal
     prompt_emb: torch.Tensor  # (1, D) router input
@@ -110,24 +104,6 @@ class RewardEngine:
             head_rewards=scored.head_rewards.tolist() if with_head_rewards else None,
             truncated=req.truncated,
         )
-
-    async def rewards(self, queries: Sequence[str], prompts: Sequence[str] | None, user_id: str | None) -> Rewards:
-        """OpenRLHF: full texts (prompt + response). With prompts, the response is the query
-        minus its prompt prefix; without, the query is scored whole and the router reads it."""
-        person = await self.personal(user_id, None)
-        if prompts is not None:
-            responses = [q[len(p):].lstrip() if q.startswith(p) else q for q, p in zip(queries, prompts)]
-            texts, truncated = await self.embedder.many_pair_texts(prompts, responses)
-            routed = list(prompts)
-        else:
-            texts, truncated = await self.embedder.many_pair_texts([""] * len(queries), queries)
-            routed = list(queries)
-        routers = [router_text(p, person.context) for p in routed]
-        # (N, D) each; repeats embedded once
-        prompt_emb, pair_emb = await self.embedder.embed(routers, texts + context_texts(person.context))
-        pair_emb, offset = self._with_context(pair_emb, len(texts), person)
-        scores = personal_scoring.batch_scores(self.model, pair_emb, prompt_emb, offset)
-        return Rewards(scores=scores.tolist(), truncated=truncated, weights_source=person.source)
 
     # ---- feedback -------------------------------------------------------------------------
     async def feedback(

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# the API key of /k/<key>/get_reward (MICRO_URL_KEYS=true), wherever a path reaches a log line (uvicorn's access
+# log included): written as /k/<redacted>/
+URL_KEY = re.compile(r"/k/[^/\s\"'?#]+/")
 
 # LogRecord attributes that are not "extra" fields
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -37,7 +41,11 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return redact_url_keys(json.dumps(out, default=str, ensure_ascii=False))
+
+
+def redact_url_keys(line: str) -> str:
+    return URL_KEY.sub("/k/<redacted>/", line)
 
 
 def log_config(level: str) -> dict[str, Any]:

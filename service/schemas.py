@@ -7,9 +7,10 @@ settings (number of responses, characters per text) are checked in service/limit
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 # Ids a client chooses (user, feedback, request): no "/" (it separates tenant and user in the store),
 # no braces (they would break the Redis hash tag). The dash is escaped, so that the same class is
@@ -72,7 +73,11 @@ class ScoreResponse(BaseModel):
     weights_source: WeightsSource = Field(
         description="user: the user's state; prior: no user or no state; prior_degraded: Redis unreachable"
     )
-    p_first_preferred: float | None = Field(None, description="P(response 0 > response 1), for two responses")
+    p_first_preferred: float | None = Field(
+        None,
+        description="For two responses: P(response 0 > response 1) = sigmoid(scores[0] - scores[1]); "
+        "over 0.5 exactly when response 0 ranks first (docs/api.md#one-answer-score-ranking-and-pair-probability)",
+    )
     head_rewards: list[list[float]] | None = Field(None, description="Per response, the K head rewards")
     truncated: list[bool] = Field(description="Per response: prompt + response was cut to the backbone's window")
     model_version: str
@@ -90,11 +95,16 @@ class NextQueryResponse(BaseModel):
     model_version: str
 
 
-class FeedbackRequest(PromptInput):
-    user_id: UserId
+class FeedbackLabel(PromptInput):
+    """One label: the prompt (or messages), the preferred and the other response."""
+
     chosen: str = Field(description="The response the user preferred")
     rejected: str = Field(description="The response the user liked less")
     feedback_id: FeedbackId | None = None
+
+
+class FeedbackRequest(FeedbackLabel):
+    user_id: UserId
 
     model_config = ConfigDict(
         extra="forbid",
@@ -114,6 +124,32 @@ class FeedbackResponse(BaseModel):
     feedback_id: str | None = None
 
 
+class FeedbackBatchRequest(Strict):
+    items: list[FeedbackLabel] = Field(
+        min_length=1,
+        description="1..256 labels of the user (MICRO_MAX_FEEDBACK_ITEMS), applied in this order, each once by "
+        "its feedback_id",
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"items": [
+            {"prompt": "Explain photosynthesis.", "chosen": "Plants turn light into sugar.", "rejected": "lol idk",
+             "feedback_id": "f-0001"},
+            {"prompt": "Give me a business tip.", "chosen": "Track your cash flow weekly.", "rejected": "Be rich.",
+             "feedback_id": "f-0002"}]}]},
+    )
+
+
+class FeedbackBatchResponse(BaseModel):
+    user_id: str
+    results: list[FeedbackResponse] = Field(description="Per item, in order: what /v1/feedback returns for it")
+    applied: int = Field(description="Items applied by this request")
+    duplicates: int = Field(description="Items whose feedback_id was applied before (their first result returned)")
+    n_feedback: int = Field(description="Labels applied for this user so far, after this batch")
+    version: int = Field(description="The user's state version after this batch")
+
+
 class ContextRequest(Strict):
     context: str | None = Field(description="The user's preferences in words; null or empty clears them")
 
@@ -129,25 +165,65 @@ class UserResponse(BaseModel):
     base_weights: list[float] = Field(description="softmax(b + u): the user's weights before any prompt")
 
 
+def label_object(value: Any) -> dict[str, Any]:
+    """An OpenRLHF label -> the object it holds: a JSON object, or a string holding one; anything
+    else (a plain answer string, a malformed object, None) names no user: {}."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+class SampleLabel(BaseModel):
+    """The user and stated context of one OpenRLHF sample, carried in its label."""
+
+    model_config = ConfigDict(extra="ignore")  # a dataset's label may carry fields of its own
+    user_id: UserId | None = Field(None, description="Score this sample with this user's weights")
+    context: str | None = Field(None, description="Stated preferences for this sample; overrides the stored ones")
+
+
+Label = Annotated[SampleLabel, BeforeValidator(label_object, json_schema_input_type=Any)]
+
+
 class RewardRequest(BaseModel):
     """OpenRLHF remote reward model request."""
 
     model_config = ConfigDict(extra="ignore")
-    query: list[str] = Field(min_length=1, description="Full texts: prompt followed by the response")
+    query: list[str] = Field(description="Full texts: prompt followed by the response ([] answers [])")
     prompts: list[str] | None = Field(None, description="The prompt of each query; the response is what follows")
-    labels: list[Any] | None = Field(None, description="Accepted for compatibility, not used")
+    labels: list[Label] | None = Field(
+        None,
+        description='Per query: {"user_id", "context"?} as an object or a JSON string; any other label (a plain '
+        "string) names no user, and the query string's user_id applies",
+    )
 
     @model_validator(mode="after")
     def _same_lengths(self) -> RewardRequest:
-        if self.prompts is not None and len(self.prompts) != len(self.query):
-            raise ValueError(f"prompts has {len(self.prompts)} items, query has {len(self.query)}")
+        for name in ("prompts", "labels"):
+            items = getattr(self, name)
+            if items is not None and len(items) != len(self.query):
+                raise ValueError(f"{name} has {len(items)} items, query has {len(self.query)}")
         return self
 
 
 class RewardResponse(BaseModel):
-    rewards: list[float]
-    scores: list[float]
-    extra_logs: dict[str, list[float]]
+    rewards: list[float] = Field(description="Per query: the personalised score, as /v1/score gives it")
+    scores: list[float] = Field(description="The same as rewards")
+    extra_logs: dict[str, list[float]] = Field(
+        description="Per query: truncated, personalized (0/1), weight_entropy (nats), head_reward_<k>; {} for no query"
+    )
+
+
+class ScoreBatchRequest(Strict):
+    items: list[ScoreRequest] = Field(
+        min_length=1, description="1..256 /v1/score bodies (MICRO_MAX_BATCH_ITEMS), scored together"
+    )
+
+
+class ScoreBatchResponse(BaseModel):
+    results: list[ScoreResponse] = Field(description="Per item, in order: what /v1/score returns for it")
 
 
 class ModelCard(BaseModel):

@@ -5,7 +5,9 @@ hash-tagged by user: all of a user's keys live in one Redis Cluster slot, so the
 script may touch them together. With MICRO_AUTH=on, ``<user>`` is ``<tenant>/<user id>``
 (service/auth.py): tenants never share a key.
 
-Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip.
+Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip for one
+label or a batch of a user's labels (applied in order). The records and the key layout are in
+service/store_records.py.
 With ``MICRO_REDIS_CLUSTER=true`` the client is redis-py's cluster client; every script and
 pipeline here touches the keys of one user only, so each runs on the one node owning the slot
 (``tests/service/test_store_cluster.py`` checks the keys share a slot).
@@ -17,13 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from redis import exceptions as rexc
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -34,58 +34,21 @@ from model.routing import RoutingConfig
 from service import metrics
 from service.errors import StoreUnavailable
 from service.routing_lua import APPLY_FEEDBACK
+from service.store_records import (
+    FIELDS,
+    ContextChanged,
+    FeedbackOutcome,
+    KeySchema,
+    LabelTerms,
+    UserKeys,
+    UserState,
+    outcome_from_json,
+    state_from_raw,
+)
 
+__all__ = ["ContextChanged", "FeedbackOutcome", "KeySchema", "LabelTerms", "UserKeys", "UserState", "UserStore"]
 log = logging.getLogger("service.store")
 T = TypeVar("T")
-FIELDS = ("offset", "n", "version", "context", "updated_at")
-
-
-@dataclass(frozen=True)
-class UserState:
-    offset: list[float]  # (K,) added to the router's logits
-    n_feedback: int
-    context: str | None  # the user's stated preferences, read by the router
-    version: int  # +1 on every write (feedback or context)
-    updated_at: float | None  # unix seconds of the last write
-
-
-@dataclass(frozen=True)
-class FeedbackOutcome:
-    weights_before: list[float]  # (K,) softmax(z + u) before the update
-    weights_after: list[float]  # (K,) softmax(z + u') after
-    n_feedback: int
-    version: int
-    offset: list[float]  # (K,) u'
-    applied: bool  # False when this feedback_id had been applied before (the first result is returned)
-
-
-class ContextChanged(Exception):
-    """The user's context changed between reading the state and applying the update."""
-
-
-class UserKeys(NamedTuple):
-    """A user's keys, in the order of the feedback script's KEYS (service/routing_lua.py)."""
-
-    state: str  # hash: offset (JSON list of K floats), n, version, context, updated_at
-    feedback: str  # hash: feedback_id -> first result (JSON)
-    feedback_times: str  # zset: feedback_id -> time (forgets ids after a TTL)
-
-
-@dataclass(frozen=True)
-class KeySchema:
-    """The one definition of the key layout: ``<prefix>:<model version>:{<user>}`` + ``:fb``, ``:fbt``."""
-
-    prefix: str
-    model_version: str
-
-    @property
-    def namespace(self) -> str:
-        """``<prefix>:<model version>``; braces in the version are replaced (they would steal the hash tag)."""
-        return f"{self.prefix}:{self.model_version.replace('{', '_').replace('}', '_')}"
-
-    def user(self, user_id: str) -> UserKeys:
-        state = f"{self.namespace}:{{{user_id}}}"
-        return UserKeys(state, state + ":fb", state + ":fbt")
 
 
 class UserStore:
@@ -150,20 +113,29 @@ class UserStore:
         raw = await self._call("get", lambda: self.redis.hmget(self.keys(user_id).state, FIELDS))
         return self._state(raw)
 
-    async def get_with_feedback(self, user_id: str, feedback_id: str | None) -> tuple[UserState | None, Any]:
+    async def get_with_feedback(
+        self, user_id: str, feedback_id: str | None
+    ) -> tuple[UserState | None, FeedbackOutcome | None]:
         """State and, if ``feedback_id`` was applied before, its first outcome: one round trip."""
-        if not feedback_id:
-            return await self.get(user_id), None
+        state, previous = await self.get_with_feedbacks(user_id, [feedback_id] if feedback_id else [])
+        return state, (previous[0] if previous else None)
+
+    async def get_with_feedbacks(
+        self, user_id: str, feedback_ids: Sequence[str]
+    ) -> tuple[UserState | None, list[FeedbackOutcome | None]]:
+        """State and, per id, its first outcome if it was applied before (else None): one round trip."""
+        if not feedback_ids:
+            return await self.get(user_id), []
         state_key, fb_key, _ = self.keys(user_id)
 
         async def both() -> list:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hmget(state_key, FIELDS)
-            pipe.hget(fb_key, feedback_id)
+            pipe.hmget(fb_key, list(feedback_ids))
             return await pipe.execute()
 
-        raw, prev = await self._call("get", both)
-        return self._state(raw), (self._outcome(prev, applied=False) if prev else None)
+        raw, previous = await self._call("get", both)
+        return self._state(raw), [outcome_from_json(p, applied=False) if p else None for p in previous]
 
     # ---- writes ---------------------------------------------------------------------------
     async def apply_feedback(
@@ -180,10 +152,25 @@ class UserStore:
         """Atomically apply one label. ``prior_logits`` (K,) = R p + b for the prompt,
         ``losses`` (K,) = -log sigmoid(r_k(chosen) - r_k(rejected)). A missing feedback_id gets a
         random one, so a retried command after a lost reply cannot apply twice either."""
-        if len(prior_logits) != self.num_heads or len(losses) != self.num_heads:
-            raise ValueError(f"expected {self.num_heads} prior logits and losses")
-        args = [
-            feedback_id or f"auto-{uuid.uuid4().hex}",
+        label = LabelTerms(self.feedback_id(feedback_id), prior_logits, losses)
+        (outcome,) = await self.apply_labels(
+            user_id, [label], cfg, expected_context=expected_context, check_context=check_context
+        )
+        return outcome
+
+    async def apply_labels(
+        self,
+        user_id: str,
+        labels: Sequence[LabelTerms],
+        cfg: RoutingConfig,
+        *,
+        expected_context: str | None = None,
+        check_context: bool = False,
+    ) -> list[FeedbackOutcome]:
+        """Atomically apply a user's labels in order, each once by its id (one round trip, one
+        script run). Raises :class:`ContextChanged` (nothing written) when ``check_context`` and the
+        stored context is not ``expected_context``."""
+        args: list[str | int] = [
             self.num_heads,
             repr(float(cfg.tau)),
             repr(float(cfg.eta)),
@@ -193,16 +180,24 @@ class UserStore:
             self.feedback_id_ttl_s,
             "1" if check_context else "0",
             expected_context or "",
-            *[repr(float(x)) for x in prior_logits],
-            *[repr(float(x)) for x in losses],
+            len(labels),
         ]
+        for label in labels:
+            if len(label.prior_logits) != self.num_heads or len(label.losses) != self.num_heads:
+                raise ValueError(f"expected {self.num_heads} prior logits and losses")
+            args += [label.feedback_id, *[repr(float(x)) for x in (*label.prior_logits, *label.losses)]]
         keys = list(self.keys(user_id))
         # EVAL with the script's text, not EVALSHA: always one round trip (EVALSHA costs two more, SCRIPT LOAD
         # and a retry, whenever Redis has lost its script cache: restart, failover); Redis still compiles it once
-        status, payload = await self._call("feedback", lambda: self.redis.eval(APPLY_FEEDBACK, len(keys), *keys, *args))
-        if status == "retry":
+        reply = await self._call("feedback", lambda: self.redis.eval(APPLY_FEEDBACK, len(keys), *keys, *args))
+        if reply and reply[0] == "retry":
             raise ContextChanged(user_id)
-        return self._outcome(payload, applied=status == "ok")
+        return [outcome_from_json(reply[i + 1], applied=reply[i] == "ok") for i in range(0, len(reply), 2)]
+
+    @staticmethod
+    def feedback_id(given: str | None) -> str:
+        """The caller's id, or a random one: a command retried after a lost reply applies once either way."""
+        return given or f"auto-{uuid.uuid4().hex}"
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
         """Store (or clear, with None or "") the user's stated preferences; returns the new state."""
@@ -271,28 +266,4 @@ class UserStore:
         return result
 
     def _state(self, raw: list | None) -> UserState | None:
-        if not raw or all(v is None for v in raw):
-            return None
-        offset_raw, n, version, context, updated_at = raw
-        offset = json.loads(offset_raw) if offset_raw else []
-        if len(offset) != self.num_heads:
-            offset = [0.0] * self.num_heads
-        return UserState(
-            offset=[float(x) for x in offset],
-            n_feedback=int(n or 0),
-            context=context or None,
-            version=int(version or 0),
-            updated_at=float(updated_at) if updated_at else None,
-        )
-
-    @staticmethod
-    def _outcome(payload: str, *, applied: bool) -> FeedbackOutcome:
-        data = json.loads(payload)
-        return FeedbackOutcome(
-            weights_before=data["weights_before"],
-            weights_after=data["weights_after"],
-            n_feedback=int(data["n_feedback"]),
-            version=int(data["version"]),
-            offset=data["offset"],
-            applied=applied,
-        )
+        return state_from_raw(raw, self.num_heads)

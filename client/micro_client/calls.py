@@ -22,7 +22,7 @@ from micro_client.types import (
     new_feedback_id,
 )
 
-SCORE_BATCH_PATH = "/v1/score:batch"  # planned: many prompts in one call (docs/integrations.md)
+SCORE_BATCH_PATH = "/v1/score:batch"  # many prompts in one call (docs/integrations.md)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class ScoreResult:
     weights_source: str  # user | prior | prior_degraded
     truncated: list[bool]
     model_version: str
-    p_first_preferred: float | None = None
+    p_first_preferred: float | None = None  # two responses: sigmoid(scores[0] - scores[1]), > 0.5 iff 0 ranks first
     head_rewards: list[list[float]] | None = None
 
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter
 
 from service.auth import Reader
 from service.deps import RuntimeDep
+from service.openapi import errors
 from service.schemas import ModelCard
 
 router = APIRouter(tags=["model"])
 
 
-@router.get("/v1/model", response_model=ModelCard)
+@router.get("/v1/model", response_model=ModelCard, responses=errors(401, 403, 503, 504))
 async def model_card(runtime: RuntimeDep, _: Reader) -> ModelCard:
     """Backbone, number of heads, head descriptions, training data and measured accuracy."""
     limits = dataclasses.asdict(runtime.limits) | {"max_body_bytes": runtime.settings.max_body_bytes}

@@ -7,12 +7,17 @@ import dataclasses
 from fastapi import APIRouter
 
 from service.deps import ReadApi, UserPath, prompt_args
+from service.openapi import errors
 from service.schemas import NextQueryRequest, NextQueryResponse
 
 router = APIRouter(tags=["users"])
 
 
-@router.post("/v1/users/{user_id}/next-query", response_model=NextQueryResponse)
+@router.post(
+    "/v1/users/{user_id}/next-query",
+    response_model=NextQueryResponse,
+    responses=errors(401, 403, 413, 422, 429, 500, 503, 504),
+)
 async def next_query(user_id: UserPath, body: NextQueryRequest, api: ReadApi) -> NextQueryResponse:
     """Of all pairs among the responses, the one whose label is expected to reduce the
     uncertainty about this user's head weights the most (see model/active.py)."""

@@ -7,12 +7,18 @@ import dataclasses
 from fastapi import APIRouter
 
 from service.deps import ReadApi, prompt_args
+from service.openapi import errors
 from service.schemas import ScoreRequest, ScoreResponse
 
 router = APIRouter(tags=["score"])
 
 
-@router.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True)
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    response_model_exclude_none=True,
+    responses=errors(401, 403, 413, 422, 429, 500, 503, 504),
+)
 async def score(body: ScoreRequest, api: ReadApi) -> ScoreResponse:
     """Score 1..64 responses with the user's mixture weights (the prior without a user)."""
     api.limits.score(body)

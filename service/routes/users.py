@@ -7,6 +7,7 @@ import dataclasses
 from fastapi import APIRouter, Response
 
 from service.deps import Api, ReadApi, UserPath, WriteApi
+from service.openapi import errors
 from service.schemas import ContextRequest, UserResponse
 from service.store import UserState
 
@@ -22,20 +23,24 @@ def _view(api: Api, user_id: str, state: UserState) -> UserResponse:
     )
 
 
-@router.get("/v1/users/{user_id}", response_model=UserResponse)
+@router.get("/v1/users/{user_id}", response_model=UserResponse, responses=errors(401, 403, 404, 422, 503, 504))
 async def get_user(user_id: UserPath, api: ReadApi) -> UserResponse:
     """The user's stored state; 404 for a user with none."""
     return _view(api, user_id, await api.engine.user(api.caller.user_key(user_id)))
 
 
-@router.put("/v1/users/{user_id}/context", response_model=UserResponse)
+@router.put(
+    "/v1/users/{user_id}/context", response_model=UserResponse, responses=errors(401, 403, 413, 422, 503, 504)
+)
 async def put_context(user_id: UserPath, body: ContextRequest, api: WriteApi) -> UserResponse:
     """State the user's preferences in words; the router reads them before every prompt."""
     api.limits.context(body)
     return _view(api, user_id, await api.engine.set_context(api.caller.user_key(user_id), body.context))
 
 
-@router.delete("/v1/users/{user_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/v1/users/{user_id}", status_code=204, response_class=Response, responses=errors(401, 403, 422, 503, 504)
+)
 async def delete_user(user_id: UserPath, api: WriteApi) -> Response:
     """Erase everything stored about the user (idempotent)."""
     await api.engine.forget(api.caller.user_key(user_id))

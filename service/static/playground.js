@@ -106,8 +106,10 @@ function drawScores(result) {
     $(`score-${i}`).textContent = s.toFixed(3);
     $(`card-${i}`).classList.toggle("best", result.ranking[0] === i);
   });
+  // P(A > B) = sigmoid(score A - score B): over 50% exactly when A is the card marked best;
+  // two decimals, so that one label's move (often under 0.1 point) shows
   const p = result.p_first_preferred;
-  $("p-first").textContent = p === undefined || p === null ? "–" : `${(100 * p).toFixed(1)}%`;
+  $("p-first").textContent = p === undefined || p === null ? "–" : `${(100 * p).toFixed(2)}%`;
 }
 
 async function refreshUser() {

@@ -1,6 +1,7 @@
 """The client tests' servers: a real ``python -m service`` (service/harness.py) on the real
-Redis (database 15, the session's key prefix): one with auth off, and one with MICRO_AUTH=on
-and a read+write key for the tests that need auth."""
+Redis (database 15, the session's key prefix): one with auth off, and one with MICRO_AUTH=on,
+a read+write key for the tests that need auth and, with MICRO_URL_KEYS=true, a read-only key of
+the same tenant for OpenRLHF's header-less client (/k/<key>/get_reward)."""
 
 from __future__ import annotations
 
@@ -48,18 +49,20 @@ def micro_url(tiny_checkpoint: Path, key_prefix: str, tmp_path_factory: pytest.T
 @dataclass(frozen=True)
 class AuthServer:
     url: str
-    key: str
+    key: str  # read+write, sent as a header
+    read_only_key: str  # for /k/<key>/get_reward
 
 
 @pytest.fixture(scope="session")
 def auth_server(tiny_checkpoint: Path, key_prefix: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
-    """A service with MICRO_AUTH=on and one read+write key (tenant ``rl``)."""
-    key = secrets.token_hex(16)
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    """A service with MICRO_AUTH=on, MICRO_URL_KEYS=true, a read+write and a read-only key (tenant ``rl``)."""
+    key, read_only_key = secrets.token_hex(16), secrets.token_hex(16)
+    digest, read_only_digest = (hashlib.sha256(k.encode()).hexdigest() for k in (key, read_only_key))
     log = tmp_path_factory.mktemp("client-auth-logs") / "service.log"
     settings = _settings(tiny_checkpoint, f"{key_prefix}-client-auth")
-    with ServiceProcess(log, auth="on", api_keys=f"rl:read+write:{digest}", **settings) as service:
-        yield AuthServer(service.url, key)
+    keys = f"rl:read+write:{digest},rl:read:{read_only_digest}"
+    with ServiceProcess(log, auth="on", api_keys=keys, url_keys="true", **settings) as service:
+        yield AuthServer(service.url, key, read_only_key)
     _forget(f"{key_prefix}-client-auth")
 
 

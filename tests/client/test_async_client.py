@@ -33,7 +33,7 @@ def test_async_feedback_bulk_and_user_lifecycle(micro_url: str, user_id: str) ->
             assert first.applied and first.feedback_id
             assert not (await client.feedback(user_id, PROMPT, GOOD, BAD, feedback_id=first.feedback_id)).applied
             bulk = await client.bulk_feedback(user_id, [FeedbackItem(PROMPT, GOOD, BAD)])
-            assert bulk.via == "sequential" and bulk.results[0].n_feedback == 2
+            assert bulk.via == "batch" and bulk.results[0].n_feedback == 2
             assert (await client.get_user(user_id)).n_feedback == 2
             ranked = await client.rank(PROMPT, [BAD, GOOD], user_id=user_id)
             assert ranked[0].score >= ranked[1].score

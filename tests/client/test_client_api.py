@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from micro_client import FeedbackItem, MicroClient, MicroError, ScoreItem
 
@@ -57,28 +58,47 @@ def test_set_context_is_stored_and_read_back(mc: MicroClient, user_id: str) -> N
     assert mc.get_user(user_id).context == "I like concise answers."
 
 
+class OlderServer(httpx.BaseTransport):
+    """The real server as one released before the batch endpoints: they answer 404 Not Found."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(":batch"):
+            return httpx.Response(404, json={"type": "about:blank", "title": "Not Found", "status": 404,
+                                              "detail": "Not Found"})
+        return self.inner.handle_request(request)
+
+
 def test_bulk_feedback_falls_back_to_single_posts_while_the_batch_endpoint_is_absent(
-    mc: MicroClient, user_id: str
+    micro_url: str, user_id: str
 ) -> None:
     items = [FeedbackItem(PROMPT, GOOD, BAD), FeedbackItem("How do I save money?", "Budget monthly.", "Spend.")]
-    result = mc.bulk_feedback(user_id, items)
-    assert result.via == "sequential" and "feedback:batch" in mc.absent_routes
-    assert [r.feedback_id for r in result.results] == [i.feedback_id for i in items]
-    assert [r.n_feedback for r in result.results] == [1, 2]
-    replay = mc.bulk_feedback(user_id, items)  # the same ids: nothing applied twice
-    assert [r.applied for r in replay.results] == [False, False] and mc.get_user(user_id).n_feedback == 2
+    with MicroClient(micro_url, transport=OlderServer()) as older:
+        result = older.bulk_feedback(user_id, items)
+        assert result.via == "sequential" and "feedback:batch" in older.absent_routes
+        assert [r.feedback_id for r in result.results] == [i.feedback_id for i in items]
+        assert [r.n_feedback for r in result.results] == [1, 2]
+        replay = older.bulk_feedback(user_id, items)  # the same ids: nothing applied twice
+        assert [r.applied for r in replay.results] == [False, False] and older.get_user(user_id).n_feedback == 2
 
 
 def test_bulk_feedback_without_fallback_raises_the_missing_route(micro_url: str, user_id: str) -> None:
-    with MicroClient(micro_url, fallback=False) as strict, pytest.raises(MicroError) as err:
+    with MicroClient(micro_url, fallback=False, transport=OlderServer()) as strict, \
+            pytest.raises(MicroError) as err:
         strict.bulk_feedback(user_id, [FeedbackItem(PROMPT, GOOD, BAD)])
     assert err.value.route_missing and err.value.status in (404, 405)
 
 
-@pytest.mark.xfail(strict=True, reason="server side pending: POST /v1/users/{id}/feedback:batch")
 def test_bulk_feedback_uses_the_batch_endpoint(micro_url: str, user_id: str) -> None:
+    items = [FeedbackItem(PROMPT, GOOD, BAD), FeedbackItem("How do I save money?", "Budget monthly.", "Spend.")]
     with MicroClient(micro_url, fallback=False) as strict:
-        assert strict.bulk_feedback(user_id, [FeedbackItem(PROMPT, GOOD, BAD)]).via == "batch"
+        result = strict.bulk_feedback(user_id, items)
+        assert result.via == "batch" and [r.n_feedback for r in result.results] == [1, 2]
+        assert [r.feedback_id for r in result.results] == [i.feedback_id for i in items]
+        replay = strict.bulk_feedback(user_id, items)  # the same ids: nothing applied twice
+        assert [r.applied for r in replay.results] == [False, False] and strict.get_user(user_id).n_feedback == 2
 
 
 def test_score_many_equals_one_score_per_item(mc: MicroClient, user_id: str) -> None:
@@ -90,10 +110,21 @@ def test_score_many_equals_one_score_per_item(mc: MicroClient, user_id: str) -> 
                                               abs=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="server side pending: POST /v1/score:batch")
-def test_score_many_uses_the_batch_endpoint(micro_url: str) -> None:
+def test_score_many_uses_the_batch_endpoint(micro_url: str, user_id: str) -> None:
+    items = [ScoreItem(PROMPT, [GOOD, BAD], user_id), ScoreItem("How do I save money?", ["Budget."], context="Brief.")]
     with MicroClient(micro_url, fallback=False) as strict:
-        strict.score_many([ScoreItem(PROMPT, [GOOD, BAD])])
+        teach(strict, user_id, repeats=1)
+        many = strict.score_many(items)
+        assert not strict.absent_routes and [len(r.scores) for r in many] == [2, 1]
+        assert many[0].weights_source == "user" and many[1].weights_source == "prior"
+
+
+def test_score_many_falls_back_to_one_score_per_item_while_the_batch_endpoint_is_absent(micro_url: str) -> None:
+    items = [ScoreItem(PROMPT, [GOOD, BAD]), ScoreItem("How do I save money?", ["Budget."])]
+    with MicroClient(micro_url, transport=OlderServer()) as older, MicroClient(micro_url) as current:
+        fallback = older.score_many(items)
+        assert "/v1/score:batch" in older.absent_routes
+        assert [r.scores for r in fallback] == [pytest.approx(r.scores, abs=1e-4) for r in current.score_many(items)]
 
 
 def test_next_query_names_two_distinct_candidates(mc: MicroClient, user_id: str) -> None:

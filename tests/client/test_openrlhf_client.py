@@ -1,7 +1,8 @@
 """OpenRLHF's own reward-fetching code (openrlhf/utils/agent.py, SingleTurnAgentExecutor: one
 query per POST, many in flight, per-sample labels, several URLs sharding a batch), installed with
 --no-deps in .venv-rl by scripts/integrations.sh and run in a child process, against a real
-server. The tests of the server side still to come are xfail(strict) so they flip when it lands."""
+server: per-sample users from labels, extra_logs, empty shards, and auth through a read-only key in
+the URL (/k/<key>/get_reward), the documented way for a client that sends no header."""
 
 from __future__ import annotations
 
@@ -111,7 +112,6 @@ def test_with_auth_on_openrlhfs_keyless_http_client_is_refused(auth_server, tmp_
     assert all(r["reward"] is None for r in results)  # 401 on every retry: OpenRLHF logs it, reward None
 
 
-@pytest.mark.xfail(strict=True, reason="server side pending: per-sample users from labels on /get_reward")
 def test_labels_carry_per_sample_users_through_get_reward(micro_url: str, tmp_path: Path) -> None:
     with MicroClient(micro_url) as mc:
         teach(mc, "carol")
@@ -123,14 +123,35 @@ def test_labels_carry_per_sample_users_through_get_reward(micro_url: str, tmp_pa
     assert rewards_of(results)[0] != pytest.approx(scores_of(micro_url, samples[:1], [None])[0], abs=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="server side pending: extra_logs weight_entropy and head_reward_<k>")
 def test_extra_logs_carry_weight_entropy_and_head_rewards(micro_url: str, tmp_path: Path) -> None:
     results = run_openrlhf(CURRENT, [micro_url + "/get_reward"], rollout(["erin"], n=4), tmp_path)
     assert_valid_for_openrlhf(results)
     assert all("weight_entropy" in r["extra_logs"] and "head_reward_0" in r["extra_logs"] for r in results)
 
 
-@pytest.mark.xfail(strict=True, reason="server side pending: empty query lists answer 200")
 def test_empty_shards_of_openrlhf_0_10_answer_so_every_sample_gets_its_reward(micro_url: str, tmp_path: Path) -> None:
     results = run_openrlhf(SHARDING, [micro_url + "/get_reward"] * 2, rollout([None], n=8), tmp_path)
     assert_valid_for_openrlhf(results)
+
+
+def test_with_auth_on_a_read_only_key_in_the_url_gives_each_sample_its_users_reward(auth_server,
+                                                                                    tmp_path: Path) -> None:
+    with MicroClient(auth_server.url, auth_server.key) as mc:
+        teach(mc, "frank")
+    users = ["frank", "grace", None]
+    samples = rollout(users)
+    results = run_openrlhf(CURRENT, [f"{auth_server.url}/k/{auth_server.read_only_key}/get_reward"], samples, tmp_path)
+    assert_valid_for_openrlhf(results)
+    per_sample_users = [users[i % 3] for i in range(len(samples))]
+    expected = scores_of(auth_server.url, samples, per_sample_users, auth_server.key)
+    assert rewards_of(results) == pytest.approx(expected, abs=1e-3)
+    prior = scores_of(auth_server.url, samples[:1], [None], auth_server.key)
+    assert rewards_of(results)[0] != pytest.approx(prior[0], abs=1e-4)  # frank's is not the prior's
+
+
+def test_with_auth_on_a_wrong_key_in_the_url_is_refused(auth_server, tmp_path: Path) -> None:
+    wrong = f"{auth_server.url}/k/not-{auth_server.read_only_key}/get_reward"
+    write_key = f"{auth_server.url}/k/{auth_server.key}/get_reward"  # a read+write key is refused in a URL (403)
+    for url in (wrong, write_key):
+        results = run_openrlhf(CURRENT, [url], rollout([None], n=4), tmp_path)
+        assert all(r["reward"] is None for r in results)

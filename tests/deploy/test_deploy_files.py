@@ -8,81 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from service import metrics
-
-from model.paths import REPO_ROOT as ROOT
-DOCKERFILE = ROOT / "docker" / "Dockerfile"
-COMPOSE = ROOT / "docker-compose.yml"
-DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "micro.json"
-K8S_BASE = ROOT / "deploy" / "k8s" / "base"
-K8S_GPU = ROOT / "deploy" / "k8s" / "gpu"
-SERVICE_PORT = 8000
-
-
-def tool(name: str) -> str:
-    """A CLI on PATH or next to this Python (pip-installed into the venv); skip without it."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip(f"{name} is not installed")
-    return found
-
-
-def run(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, cwd=ROOT, **kw)
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
-def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
-
-
-def k8s_docs(directory: Path) -> list[dict]:
-    docs = []
-    for path in sorted(directory.glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return docs
-
-
-def k8s_kind(kind: str) -> dict:
-    (doc,) = [d for d in k8s_docs(K8S_BASE) if d["kind"] == kind and d["metadata"]["name"] == "micro-reward"]
-    return doc
-
-
-def exported_series() -> set[str]:
-    """Every series name the service's registry can expose (histogram and counter suffixes included)."""
-    names = set()
-    for family in metrics.REGISTRY.collect():
-        if family.type == "histogram":
-            names |= {family.name + s for s in ("_bucket", "_sum", "_count")}
-        elif family.type == "counter":
-            names.add(family.name + "_total")
-        else:
-            names.add(family.name)
-    return names
-
-
-def dashboard_exprs() -> list[str]:
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    return [t["expr"] for p in panels for t in p["targets"]]
+from tests.deploy.deploy_files import (
+    DASHBOARD, DOCKERFILE, K8S_BASE, K8S_GPU, ROOT, SERVICE_PORT, compose, compose_secrets,
+    dashboard_exprs, dockerfile_instructions, exported_series, gpu_deployment, k8s_docs, k8s_kind,
+    render_compose, run, tool,
+)
 
 
 # ---- Dockerfile ------------------------------------------------------------------------------
@@ -105,6 +40,7 @@ def test_dockerfile_runs_the_service_as_non_root_with_a_live_healthcheck():
     assert ins[-1] == ("ENTRYPOINT", '["python", "-m", "service"]')
     env = " ".join(args for word, args in ins if word == "ENV")
     assert "MICRO_HOST=0.0.0.0" in env and f"MICRO_PORT={SERVICE_PORT}" in env and "HF_HUB_OFFLINE=1" in env
+    assert "MICRO_AUTH=on" in env  # the image refuses to start without keys unless told otherwise
 
 
 def test_dockerfile_picks_cpu_or_cuda_base_by_build_arg_and_ships_the_checkpoint():
@@ -141,7 +77,7 @@ def test_compose_wires_redis_with_aof_two_replicas_nginx_prometheus_grafana():
     assert any(v.endswith(":/data") and not v.startswith(".") for v in redis["volumes"])  # a named volume
     micro = services["micro"]
     assert micro["build"]["dockerfile"] == "docker/Dockerfile" and micro["deploy"]["replicas"] == 2
-    assert micro["environment"]["MICRO_REDIS_URL"].startswith("redis://redis:6379/")
+    assert re.match(r"redis://:\$\{MICRO_REDIS_PASSWORD:\?[^}]+\}@redis:6379/", micro["environment"]["MICRO_REDIS_URL"])
     assert micro["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "ports" not in micro  # reached through nginx only
     nginx = (ROOT / "docker" / "nginx.conf").read_text()
@@ -158,14 +94,11 @@ def test_compose_bind_mounts_exist():
                 assert (ROOT / source).exists(), f"{name}: {source}"
 
 
-def test_compose_file_validates_with_docker_compose():
-    docker = shutil.which("docker")
-    if docker and run(docker, "compose", "version").returncode == 0:
-        command = [docker, "compose"]
-    else:
-        command = [tool("docker-compose")]
-    result = run(*command, "-f", str(COMPOSE), "config", "-q")
+def test_compose_file_validates_with_docker_compose(tmp_path: Path):
+    (tmp_path / ".env").touch()
+    result = render_compose(compose_secrets(), tmp_path / ".env")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert set(yaml.safe_load(result.stdout)["services"]) == set(compose()["services"])
 
 
 # ---- Prometheus + Grafana --------------------------------------------------------------------
@@ -185,8 +118,26 @@ def test_dashboard_queries_only_exported_metrics_and_covers_the_service():
     used = {m for e in dashboard_exprs() for m in re.findall(r"\bmicro_[a-z_]+", e)}
     assert used <= exported_series(), used - exported_series()
     for needed in ("micro_requests_total", "micro_request_duration_seconds_bucket", "micro_batch_size_bucket",
-                   "micro_queue_size", "micro_feedback_total", "micro_degraded_total"):
+                   "micro_queue_size", "micro_feedback_total", "micro_degraded_total", "micro_redis_errors_total",
+                   "micro_redis_duration_seconds_bucket"):
         assert needed in used, needed
+
+
+def test_dashboard_has_personalization_and_redis_health_sections():
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    rows = sorted((p["gridPos"]["y"], p["title"]) for p in panels if p["type"] == "row")
+    assert [title for _, title in rows] == ["Personalization", "Redis health"]
+    (personal_y, _), (redis_y, _) = rows
+
+    def section(top: int, bottom: float) -> str:
+        return " ".join(t["expr"] for p in panels if p["type"] != "row" and top < p["gridPos"]["y"] < bottom
+                        for t in p["targets"])
+
+    personalization, redis_health = section(personal_y, redis_y), section(redis_y, float("inf"))
+    assert "micro_feedback_total" in personalization and "* 60" in personalization  # labels per minute
+    for metric in ("micro_redis_errors_total", "micro_redis_duration_seconds_bucket", "micro_degraded_total"):
+        assert metric in redis_health, metric
+    assert "ALERTS{" in redis_health  # the alert rules' state
 
 
 def test_dashboard_uses_the_provisioned_datasource_and_path():
@@ -241,35 +192,14 @@ def test_k8s_service_hpa_and_pdb_select_the_deployment():
                                                         if p.name != "kustomization.yaml")
 
 
-def strategic_merge(base: object, patch: object) -> object:
-    """Kustomize's strategic merge, as far as gpu-patch.yaml needs it: maps merge, lists of named
-    items (containers, env) merge by name, other lists are replaced."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        return {k: strategic_merge(base[k], v) if k in base else v for k, v in patch.items()} | {
-            k: v for k, v in base.items() if k not in patch}
-    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(i, dict) and "name" in i
-                                                                  for i in base + patch):
-        merged = {i["name"]: i for i in base}
-        for item in patch:
-            merged[item["name"]] = strategic_merge(merged[item["name"]], item) if item["name"] in merged else item
-        return list(merged.values())
-    return patch
-
-
-def gpu_deployment() -> dict:
-    kustomization = yaml.safe_load((K8S_GPU / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["../base"]
-    (patch_file,) = [p["path"] for p in kustomization["patches"]]
-    return strategic_merge(k8s_kind("Deployment"), yaml.safe_load((K8S_GPU / patch_file).read_text()))
-
-
 def test_k8s_gpu_overlay_requests_a_gpu_on_gpu_nodes():
     spec = gpu_deployment()["spec"]["template"]["spec"]
     (container,) = spec["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert spec["nodeSelector"] and spec["tolerations"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MICRO_DEVICE"] == "cuda" and env["MICRO_REDIS_URL"]  # base env kept, GPU env added
+    assert env["MICRO_AUTH"] == "on" and env["MICRO_API_KEYS_FILE"]  # and auth with it
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"  # base probes kept
 
 

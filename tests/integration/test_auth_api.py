@@ -72,6 +72,10 @@ def feedback_body(user: str) -> dict:
     return {"user_id": user, "prompt": PROMPT, "chosen": CHOSEN, "rejected": REJECTED}
 
 
+def batch_body() -> dict:
+    return {"items": [{"prompt": PROMPT, "chosen": CHOSEN, "rejected": REJECTED}]}
+
+
 def protected_requests(user: str) -> list[tuple[str, str, dict, str]]:
     """(method, path, kwargs, scope) for every route that needs a key."""
     return [
@@ -82,6 +86,7 @@ def protected_requests(user: str) -> list[tuple[str, str, dict, str]]:
          "read"),
         ("GET", "/v1/model", {}, "read"),
         ("POST", "/v1/feedback", {"json": feedback_body(user)}, "write"),
+        ("POST", f"/v1/users/{user}/feedback:batch", {"json": batch_body()}, "write"),
         ("PUT", f"/v1/users/{user}/context", {"json": {"context": "short answers"}}, "write"),
         ("DELETE", f"/v1/users/{user}", {}, "write"),
     ]
@@ -146,6 +151,8 @@ def test_tenants_cannot_read_change_or_erase_each_others_users(secured: ServiceP
         # writes and erase by b land in b's own namespace
         fb = c.post("/v1/feedback", json=feedback_body(user), headers=b).json()
         assert fb["n_feedback"] == 1
+        batch = c.post(f"/v1/users/{user}/feedback:batch", json=batch_body(), headers=b).json()
+        assert batch["n_feedback"] == 2 and batch["results"][0]["user_id"] == user
         assert c.put(f"/v1/users/{user}/context", json={"context": "tenant b's words"}, headers=b).status_code == 200
         assert c.delete(f"/v1/users/{user}", headers=b).status_code == 204
         assert c.get(f"/v1/users/{user}", headers=b).status_code == 404

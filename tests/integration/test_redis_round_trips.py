@@ -1,7 +1,7 @@
 """Redis round trips per request, counted on the wire: the service talks to a private
 redis-server through a proxy that records each round trip (tests/integration/redis_proxy.py).
 A score request with a user makes exactly one; a feedback at most two, even on a Redis that
-has never seen the feedback script."""
+has never seen the feedback script; a batch of labels two, one when every label was applied before."""
 
 from __future__ import annotations
 
@@ -87,3 +87,12 @@ def test_concurrent_scores_make_one_round_trip_each(proxied):
     assert asyncio.run(burst()) == [200] * 12
     trips = proxy.round_trips()
     assert len(trips) == 12 and all(len(names) == 1 for names in trips), trips
+
+
+def test_a_feedback_batch_makes_two_round_trips_and_a_retried_one_makes_one(proxied):
+    _, _, server = proxied
+    redis.Redis(port=server.port).script_flush()
+    items = [{k: v for k, v in pair("rt-batch", feedback_id=f"rt-b{i}").items() if k != "user_id"} for i in range(40)]
+    first = round_trips(proxied, "/v1/users/rt-batch/feedback:batch", {"items": items})
+    retried = round_trips(proxied, "/v1/users/rt-batch/feedback:batch", {"items": items})
+    assert len(first) == 2 and len(retried) == 1, (first, retried)

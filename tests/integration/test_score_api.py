@@ -49,13 +49,11 @@ def test_score_is_the_weighted_sum_of_head_rewards(client: httpx.Client):
         assert score == pytest.approx(sum(w * r for w, r in zip(body["weights"], rewards)), abs=1e-4)
 
 
-def test_two_responses_give_p_first_preferred(client: httpx.Client):
-    body = client.post(
-        "/v1/score", json={"prompt": PROMPT, "responses": RESPONSES[:2], "return_head_rewards": True}
-    ).json()
-    (ra, rb), w = body["head_rewards"], body["weights"]
-    expected = sum(wk / (1 + math.exp(-(a - b))) for wk, a, b in zip(w, ra, rb))
-    assert body["p_first_preferred"] == pytest.approx(expected, abs=1e-5)
+def test_two_responses_give_p_first_preferred_that_agrees_with_the_ranking(client: httpx.Client):
+    body = client.post("/v1/score", json={"prompt": PROMPT, "responses": RESPONSES[:2]}).json()
+    sa, sb = body["scores"]
+    assert body["p_first_preferred"] == pytest.approx(1 / (1 + math.exp(-(sa - sb))), abs=1e-5)
+    assert (body["p_first_preferred"] > 0.5) == (body["ranking"][0] == 0)
 
 
 def test_messages_score_like_an_equivalent_transcript(client: httpx.Client):

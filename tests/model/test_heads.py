@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from model.heads import MixtureRewardModel, mixture_score, preference_probability
+from model.heads import MixtureRewardModel, mixture_score, preference_probability, score_preference_probability
 
 
 def tiny_model() -> MixtureRewardModel:
@@ -47,6 +47,13 @@ def test_mixture_score_and_pair_probability():
     assert torch.allclose(mixture_score(r, w), torch.tensor([1.25, 0.0]))
     # 0.75 * sigmoid(1) + 0.25 * sigmoid(2) = 0.548294 + 0.220200 = 0.768494
     assert abs(float(preference_probability(r[0], r[1], w)) - 0.768494) < 1e-5
+
+
+def test_score_preference_probability_is_bradley_terry_on_the_mixture_scores():
+    # s = (1.25, 0.0) as above: sigmoid(1.25) = 0.777300; swapped: 1 - 0.777300 = 0.222700
+    s = torch.tensor([1.25, 0.0])
+    assert abs(float(score_preference_probability(s[0], s[1])) - 0.777300) < 1e-5
+    assert abs(float(score_preference_probability(s[1], s[0])) - 0.222700) < 1e-5
 
 
 def test_static_mixture_router_ignores_prompt():

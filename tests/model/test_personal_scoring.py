@@ -8,11 +8,11 @@ import torch
 from model.heads import MixtureRewardModel
 from model.personal_scoring import (
     base_weights,
-    batch_scores,
     feedback_terms,
     mixture_weights,
     most_informative_pair,
     personal_scores,
+    sample_scores,
     score_responses,
     with_stated_context,
 )
@@ -45,11 +45,11 @@ def test_mixture_weights_are_softmax_of_router_logits_plus_offset():
 
 def test_personal_scores_rank_and_give_the_pair_probability():
     # w = (0.75, 0.25): s = (0.75 * 1, 0.25 * 2) = (0.75, 0.5)
-    # P(0 > 1) = 0.75 sigmoid(1) + 0.25 sigmoid(-2) = 0.548294 + 0.029801 = 0.578095
+    # P(0 > 1) = sigmoid(0.75 - 0.5) = sigmoid(0.25) = 0.562177
     got = personal_scores(RESPONSES, torch.tensor([0.75, 0.25]))
     assert torch.allclose(got.scores, torch.tensor([0.75, 0.5]))
     assert got.ranking == [0, 1]
-    assert abs(got.p_first_preferred - 0.578095) < 1e-5
+    assert abs(got.p_first_preferred - 0.562177) < 1e-5
 
 
 def test_personal_scores_rank_best_first_and_skip_pair_probability_beyond_two():
@@ -61,20 +61,30 @@ def test_personal_scores_rank_best_first_and_skip_pair_probability_beyond_two():
 
 
 def test_score_responses_uses_the_users_offset():
-    # offset (-ln 3, 0) -> w = (0.5, 0.5): s = (0.5, 1.0); P(0 > 1) = 0.5 (0.731059 + 0.119203) = 0.425131
+    # offset (-ln 3, 0) -> w = (0.5, 0.5): s = (0.5, 1.0); P(0 > 1) = sigmoid(0.5 - 1.0) = 0.377541
     got = score_responses(tiny_model(), torch.zeros(1, 2), RESPONSES, torch.tensor([-LN3, 0.0]))
     assert torch.allclose(got.weights, torch.tensor([0.5, 0.5]), atol=1e-6)
     assert torch.allclose(got.head_rewards, RESPONSES)
     assert torch.allclose(got.scores, torch.tensor([0.5, 1.0]), atol=1e-6)
     assert got.ranking == [1, 0]
-    assert abs(got.p_first_preferred - 0.425131) < 1e-5
+    assert abs(got.p_first_preferred - 0.377541) < 1e-5
 
 
-def test_batch_scores_route_each_row_by_its_own_prompt():
-    # prompt (0, 0) -> w = (0.75, 0.25); prompt (-ln 3, 0) -> w = (0.5, 0.5)
+def test_sample_scores_route_each_row_by_its_own_prompt():
+    # prompt (0, 0) -> w = (0.75, 0.25), H = 0.562335; prompt (-ln 3, 0) -> w = (0.5, 0.5), H = ln 2
     # s = (0.75 * 1, 0.5 * 2) = (0.75, 1.0)
     prompts = torch.tensor([[0.0, 0.0], [-LN3, 0.0]])
-    assert torch.allclose(batch_scores(tiny_model(), RESPONSES, prompts, None), torch.tensor([0.75, 1.0]), atol=1e-6)
+    got = sample_scores(tiny_model(), RESPONSES, prompts, None)
+    assert torch.allclose(got.head_rewards, RESPONSES)
+    assert torch.allclose(got.scores, torch.tensor([0.75, 1.0]), atol=1e-6)
+    assert torch.allclose(got.weight_entropy, torch.tensor([0.562335, math.log(2.0)]), atol=1e-5)
+
+
+def test_sample_scores_take_one_offset_per_sample():
+    # offsets (-ln 3, 0) and (0, 0) on zero prompts: w = (0.5, 0.5) then (0.75, 0.25)
+    offsets = torch.tensor([[-LN3, 0.0], [0.0, 0.0]])
+    got = sample_scores(tiny_model(), RESPONSES, torch.zeros(2, 2), offsets)
+    assert torch.allclose(got.scores, torch.tensor([0.5, 0.5]), atol=1e-6)
 
 
 def test_base_weights_ignore_the_prompt():

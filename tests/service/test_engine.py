@@ -81,13 +81,15 @@ def test_score_for_a_new_user_mixes_the_head_rewards_with_the_prior_weights():
     assert got.truncated == [False] * len(responses)
 
 
-def test_score_of_a_pair_gives_the_mixture_probability_that_the_first_is_preferred():
+def test_score_of_a_pair_gives_the_bradley_terry_probability_of_the_scores():
     engine, embedder, _ = make_engine()
     got = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED]))
 
     r = hand_rewards(embedder, [pair_text(PROMPT, CHOSEN), pair_text(PROMPT, REJECTED)])
     weights = torch.softmax(hand_logits(embedder, PROMPT), -1)
-    assert got.p_first_preferred == pytest.approx(float((weights * torch.sigmoid(r[0] - r[1])).sum()), abs=1e-6)
+    scores = r @ weights  # (2,)
+    assert got.p_first_preferred == pytest.approx(float(torch.sigmoid(scores[0] - scores[1])), abs=1e-6)
+    assert (got.p_first_preferred > 0.5) == (got.ranking[0] == 0)
 
 
 def test_score_of_a_known_user_adds_the_stored_offset_to_the_router_logits():

@@ -1,9 +1,11 @@
 """UserStore against the real Redis (db 15, unique prefix): the Lua update equals
-model.routing.update_offset, concurrent updates lose nothing, ids dedupe, erase erases."""
+model.routing.update_offset (one label, or a batch applied in order), concurrent updates lose
+nothing, ids dedupe (also within and across batches), erase erases."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 
 import pytest
@@ -12,7 +14,7 @@ import torch
 
 from model.routing import RoutingConfig, update_offset
 from service.errors import StoreUnavailable
-from service.store import ContextChanged, UserStore
+from service.store import ContextChanged, LabelTerms, UserStore
 from tests.helpers import TEST_REDIS_URL
 
 K = 4
@@ -198,3 +200,107 @@ def test_unreachable_redis_fails_fast_then_backs_off():
 
     first, second, alive = run(go())
     assert first < 1.0 and second < 0.01 and alive is False
+
+
+# ---- batches: several labels of one user in one script run -------------------------------------
+def labels_of(gen: torch.Generator, n: int, prefix: str = "b") -> tuple[list, list[LabelTerms]]:
+    raw = [random_label(gen) for _ in range(n)]
+    terms = [LabelTerms(f"{prefix}{i}", z.tolist(), (-torch.nn.functional.logsigmoid(w - l)).tolist())
+             for i, (z, w, l) in enumerate(raw)]
+    return raw, terms
+
+
+@pytest.mark.parametrize("mode", ["mirror", "hedge"])
+def test_batch_applies_labels_in_order_as_model_routing_would(prefix: str, mode: str):
+    cfg = RoutingConfig(tau=0.7, eta=1.3, mode=mode, max_abs_offset=3.0)
+    raw, terms = labels_of(torch.Generator().manual_seed(3), 20)
+
+    async def go():
+        store = make_store(prefix)
+        try:
+            return await store.apply_labels("hank", terms, cfg), await store.get("hank")
+        finally:
+            await store.close()
+
+    outs, state = run(go())
+    u = torch.zeros(K, dtype=torch.float64)
+    for out, (z, r_w, r_l) in zip(outs, raw, strict=True):
+        assert out.weights_before == pytest.approx(torch.softmax(z + u, -1).tolist(), abs=1e-9)
+        u = update_offset(u, z, r_w, r_l, cfg)
+        assert out.offset == pytest.approx(u.tolist(), abs=1e-9)
+        assert out.weights_after == pytest.approx(torch.softmax(z + u, -1).tolist(), abs=1e-9)
+    assert [o.n_feedback for o in outs] == [o.version for o in outs] == list(range(1, 21))
+    assert all(o.applied for o in outs) and state.n_feedback == 20
+    assert state.offset == pytest.approx(u.tolist(), abs=1e-12)
+
+
+def test_batch_equals_the_same_labels_applied_one_by_one(prefix: str):
+    _, terms = labels_of(torch.Generator().manual_seed(4), 10)
+
+    async def go():
+        store = make_store(prefix)
+        try:
+            batch = await store.apply_labels("ian", terms, RoutingConfig())
+            single = [await store.apply_feedback("jane", t.prior_logits, t.losses, RoutingConfig(),
+                                                 feedback_id=t.feedback_id) for t in terms]
+            return batch, single
+        finally:
+            await store.close()
+
+    batch, single = run(go())
+    assert batch == single
+
+
+def test_retried_batch_applies_nothing_twice_and_returns_the_first_results(prefix: str):
+    _, terms = labels_of(torch.Generator().manual_seed(5), 6)
+
+    async def go():
+        store = make_store(prefix)
+        try:
+            first = await store.apply_labels("kim", terms[:3], RoutingConfig())  # as if the reply was lost midway
+            second = await store.apply_labels("kim", terms, RoutingConfig())
+            state, previous = await store.get_with_feedbacks("kim", [t.feedback_id for t in terms] + ["never"])
+            return first, second, state, previous
+        finally:
+            await store.close()
+
+    first, second, state, previous = run(go())
+    assert [o.applied for o in second] == [False] * 3 + [True] * 3
+    assert [o.weights_after for o in second[:3]] == [o.weights_after for o in first]
+    assert [o.n_feedback for o in second] == list(range(1, 7)) and state.n_feedback == 6
+    assert [p.n_feedback for p in previous[:-1]] == list(range(1, 7)) and previous[-1] is None
+    assert not any(p.applied for p in previous[:-1])
+
+
+def test_an_id_repeated_within_a_batch_applies_once(prefix: str):
+    _, terms = labels_of(torch.Generator().manual_seed(6), 2)
+    repeated = [terms[0], terms[1], LabelTerms(terms[0].feedback_id, terms[1].prior_logits, terms[1].losses)]
+
+    async def go():
+        store = make_store(prefix)
+        try:
+            return await store.apply_labels("liam", repeated, RoutingConfig()), await store.get("liam")
+        finally:
+            await store.close()
+
+    outs, state = run(go())
+    assert [o.applied for o in outs] == [True, True, False] and outs[2] == dataclasses.replace(outs[0], applied=False)
+    assert state.n_feedback == 2
+
+
+def test_batch_context_check_writes_nothing_when_the_context_changed(prefix: str):
+    _, terms = labels_of(torch.Generator().manual_seed(7), 3)
+
+    async def go():
+        store = make_store(prefix)
+        try:
+            await store.set_context("mia", "likes poems")
+            with pytest.raises(ContextChanged):
+                await store.apply_labels("mia", terms, RoutingConfig(), expected_context=None, check_context=True)
+            state, previous = await store.get_with_feedbacks("mia", [t.feedback_id for t in terms])
+            return state, previous
+        finally:
+            await store.close()
+
+    state, previous = run(go())
+    assert state.n_feedback == 0 and state.version == 1 and previous == [None] * 3

@@ -4,7 +4,8 @@
 Two ways in:
 - ``--reward.remote_url http://host:8000/get_reward`` (``--remote_rm_url`` before 0.11): OpenRLHF's
   own HTTP client posts to the service; labels made by ``label()`` carry the user (server side:
-  docs/integrations.md). That client sends no API key.
+  docs/integrations.md). That client sends no API key: with auth on, give it a read-only key in
+  the path (``/k/<key>/get_reward``, MICRO_URL_KEYS=true) or put a header-adding proxy in front.
 - ``--reward.remote_url /path/to/examples/openrlhf/reward_func.py``: OpenRLHF loads
   ``reward_func(queries, prompts, labels)`` from the file and calls it per sample; this one
   (``reward_func`` below) scores through micro_client, so it sends MICRO_API_KEY and works with
