@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
 from model.backbone_kind import BackboneError, BackboneKind, backbone_kind, load_model
-from model.pooling import Pooling, pool, to_device
+from model.pooling import LayerCombine, Pooling, combine_layers, pool, pool_layers, to_device
 from model.text_format import PAIR_SEPARATOR, Message, PairFormat, render_messages, template_id
 
 # Never let transformers reach for a hub: every model loads from a local directory.
@@ -86,11 +86,35 @@ class BackboneInfo:
     kind: BackboneKind = "encoder"  # encoder | decoder (read from the model's config)
     chat_template: str | None = None  # hash of the chat template pairs are rendered with; None: plain text
     score_head: bool = False  # the model's own reward score is appended to each embedding (D + 1)
+    # hidden states pooled and combined (0: embeddings output, L: last layer); None: the last layer only
+    layers: tuple[int, ...] | None = None
+    layer_combine: LayerCombine = "concat"  # concat: D * len(layers) coordinates; mean: D
 
     @property
     def dim(self) -> int:
-        """Size of the vectors the encoder returns: the hidden size, + 1 with the score head."""
-        return self.hidden_size + int(self.score_head)
+        """Size of the vectors the encoder returns: the pooled width (D, or D per concatenated
+        layer), + 1 with the score head."""
+        width = self.hidden_size
+        if self.layers is not None and self.layer_combine == "concat":
+            width *= len(self.layers)
+        return width + int(self.score_head)
+
+    def record(self) -> dict:
+        """The checkpoint's ``backbone`` record: the layer fields only when layers are chosen
+        (checkpoints of the last layer keep the record they always had)."""
+        out = asdict(self)
+        if self.layers is None:
+            out.pop("layers")
+            out.pop("layer_combine")
+        else:
+            out["layers"] = list(self.layers)
+        return out
+
+
+def layer_selection(record: dict) -> tuple[tuple[int, ...] | None, LayerCombine]:
+    """(layers, combine) from a checkpoint's ``backbone`` record (absent: the last layer)."""
+    layers = record.get("layers")
+    return (tuple(int(i) for i in layers) if layers is not None else None), record.get("layer_combine", "concat")
 
 
 class Encoder:
@@ -109,6 +133,8 @@ class Encoder:
         batch_size: int = 32,
         chat_template: bool | None = None,  # None: decoders use their tokenizer's template when it has one
         keep_score_head: bool = False,  # a one-label reward model's score becomes coordinate D + 1
+        layers: Sequence[int] | None = None,  # hidden states to pool (0: embeddings, L: last); None: last only
+        layer_combine: LayerCombine = "concat",  # how the chosen layers' pooled vectors combine
     ) -> None:
         from transformers import AutoConfig, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -135,6 +161,8 @@ class Encoder:
         if keep_score_head and self.model.config.pad_token_id is None:  # its head finds the last token by it
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.model.to(self.device).eval().requires_grad_(False)
+        self.num_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        chosen = self._check_layers(layers, layer_combine, keep_score_head)
         window = getattr(self.model.config, "max_position_embeddings", max_length) or max_length
         self.max_length = int(min(max_length, window))
         self.router_max_length = int(min(router_max_length, self.max_length))
@@ -151,7 +179,25 @@ class Encoder:
             kind=kind,
             chat_template=template_id(self.tokenizer) if self.format.use_template else None,
             score_head=keep_score_head,
+            layers=chosen,
+            layer_combine=layer_combine,
         )
+
+    def _check_layers(
+        self, layers: Sequence[int] | None, combine: str, keep_score_head: bool
+    ) -> tuple[int, ...] | None:
+        if combine not in ("concat", "mean"):
+            raise BackboneError(f"layer_combine must be concat or mean, not {combine!r}")
+        if layers is None:
+            return None
+        chosen = tuple(int(i) for i in layers)
+        if not chosen or any(not 0 <= i <= self.num_layers for i in chosen) or len(set(chosen)) != len(chosen):
+            raise BackboneError(
+                f"layers must be distinct indices in 0..{self.num_layers} (0: embeddings output), not {list(layers)}"
+            )
+        if keep_score_head:
+            raise BackboneError("layers and keep_score_head cannot be combined")
+        return chosen
 
     @property
     def dim(self) -> int:
@@ -174,8 +220,20 @@ class Encoder:
         self, texts: Sequence[str], batch_size: int | None = None, progress=None, max_length: int | None = None
     ) -> torch.Tensor:
         """(N,) texts -> (N, d) float32 embeddings on cpu, in input order (window: max_length)."""
+        return self._encode_with(self.forward_tokens, (self.dim,), texts, batch_size, progress, max_length)
+
+    @torch.inference_mode()
+    def encode_all_layers(
+        self, texts: Sequence[str], batch_size: int | None = None, progress=None, max_length: int | None = None
+    ) -> torch.Tensor:
+        """(N,) texts -> (N, L + 1, D): every hidden state pooled, from one forward pass per
+        batch (any layer selection is a slice of it: ``pooling.combine_layers``)."""
+        shape = (self.num_layers + 1, self.info.hidden_size)
+        return self._encode_with(self.forward_all_layers, shape, texts, batch_size, progress, max_length)
+
+    def _encode_with(self, forward, shape: tuple[int, ...], texts, batch_size, progress, max_length) -> torch.Tensor:
         n = len(texts)
-        out = torch.empty(n, self.dim, dtype=torch.float32)
+        out = torch.empty(n, *shape, dtype=torch.float32)
         if n == 0:
             return out
         size = batch_size or self.batch_size
@@ -183,7 +241,7 @@ class Encoder:
         for start in range(0, n, size):
             idx = order[start : start + size]
             batch = self.tokenize([texts[i] for i in idx], max_length)
-            out[idx] = self.forward_tokens(batch).float().cpu()
+            out[idx] = forward(batch).float().cpu()
             if progress is not None:
                 progress(len(idx))
         return out
@@ -217,9 +275,22 @@ class Encoder:
         head kept, (B, D + 1): the pooled states, then the reward model's own score."""
         batch = to_device(batch, self.device)
         extra = {"use_cache": False} if self.info.kind == "decoder" else {}
+        if self.info.layers is not None:
+            stack = self._pooled_layers(batch)  # (B, L + 1, D)
+            return combine_layers(stack, self.info.layers, self.info.layer_combine)
         if not self.info.score_head:
             hidden = self.model(**batch, **extra).last_hidden_state  # (B, T, D)
             return pool(hidden, batch["attention_mask"], self.pooling)
         out = self.model(**batch, output_hidden_states=True, **extra)
         pooled = pool(out.hidden_states[-1], batch["attention_mask"], self.pooling)  # (B, D), the head's input
         return torch.cat([pooled.float(), out.logits[:, :1].float()], dim=-1)  # (B, D + 1)
+
+    @torch.inference_mode()
+    def forward_all_layers(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Tokenized batch -> (B, L + 1, D) float32: each hidden state pooled."""
+        return self._pooled_layers(to_device(batch, self.device))
+
+    def _pooled_layers(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        extra = {"use_cache": False} if self.info.kind == "decoder" else {}
+        out = self.model(**batch, output_hidden_states=True, **extra)
+        return pool_layers(out.hidden_states, batch["attention_mask"], self.pooling)

@@ -22,6 +22,11 @@ def add_backbone_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep-score-head", action="store_true",
                    help="a one-label sequence-classification reward model keeps its score head as one frozen "
                         "expert next to the K learned heads (K + 1 heads served)")
+    g.add_argument("--layers", default=None,
+                   help="hidden states to pool from the one forward pass, e.g. 2,4,6 or all (0: embeddings output); "
+                        "default: the last layer only")
+    g.add_argument("--layer-combine", choices=["concat", "mean"], default="concat",
+                   help="how the --layers pooled vectors combine: side by side (D per layer) or their mean (D)")
     g.add_argument("--max-length", type=int, default=256, help="tokens per (prompt, response) text; capped by the model")
     g.add_argument("--batch-size", type=int, default=32, help="texts per backbone forward while embedding")
     g.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
@@ -36,7 +41,8 @@ def encoder_from_args(args: argparse.Namespace) -> Encoder:
         encoder = Encoder(
             args.backbone, backbone_id=args.backbone_id, pooling=args.pooling, device=args.device, dtype=args.dtype,
             max_length=args.max_length, batch_size=args.batch_size, chat_template=template,
-            keep_score_head=args.keep_score_head,
+            keep_score_head=args.keep_score_head, layers=parse_layers(getattr(args, "layers", None), args.backbone),
+            layer_combine=getattr(args, "layer_combine", "concat"),
         )
     except (BackboneError, OSError, ValueError) as exc:
         _fail(f"backbone {args.backbone}: {exc}")
@@ -46,10 +52,30 @@ def encoder_from_args(args: argparse.Namespace) -> Encoder:
     return encoder
 
 
+def parse_layers(text: str | None, backbone: Path | None) -> list[int] | None:
+    """``--layers``: "2,4,6" -> [2, 4, 6]; "all" -> every hidden state; None -> the last layer."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        from transformers import AutoConfig
+
+        from model.backbone import default_backbone_path
+
+        config = AutoConfig.from_pretrained(str(backbone or default_backbone_path()))
+        return list(range(int(config.num_hidden_layers) + 1))
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--layers must be comma-separated layer indices or all, not {text!r}")
+        raise
+
+
 def describe(encoder: Encoder) -> str:
     info = encoder.info
     template = f"chat template {info.chat_template}" if info.chat_template else "plain text"
     head = ", score head kept as a frozen expert" if info.score_head else ""
+    if info.layers is not None:
+        head += f", hidden states {list(info.layers)} ({info.layer_combine})"
     return (f"backbone {info.id}: {info.kind}, {info.pooling} pooling, {template}, max length {info.max_length}"
             f"{head}, d={info.dim}, {encoder.device} {str(encoder.dtype).removeprefix('torch.')}")
 

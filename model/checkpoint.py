@@ -32,6 +32,7 @@ class CheckpointError(RuntimeError):
 @dataclass
 class CheckpointConfig:
     # BackboneInfo fields: id, fingerprint, hidden_size, pooling, max_length, kind, chat_template, score_head
+    # (+ layers, layer_combine when several hidden states are pooled)
     backbone: dict[str, Any]
     num_heads: int
     dim: int
@@ -39,6 +40,7 @@ class CheckpointConfig:
     version: str = "0"  # model version: namespaces users' state in the service
     routing: dict[str, Any] = field(default_factory=lambda: asdict(RoutingConfig()))
     head_descriptions: list[str] = field(default_factory=list)
+    head_cards: list[dict[str, Any]] = field(default_factory=list)  # model/head_cards.py; [] in older checkpoints
     training: dict[str, Any] = field(default_factory=dict)  # data, seed, hyper-parameters
     metrics: dict[str, Any] = field(default_factory=dict)  # validation / test figures
     format_version: int = FORMAT_VERSION
@@ -89,7 +91,20 @@ def read_config(directory: Path) -> CheckpointConfig:
         raise CheckpointError(f"checkpoint config {path} is corrupt: {exc}") from exc
     if config.format_version != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint format {config.format_version} is not supported (expected {FORMAT_VERSION})")
+    check_numbers(config, path)
     return config
+
+
+def check_numbers(config: CheckpointConfig, path: Path) -> None:
+    """Sizes are positive integers and the routing settings finite and in range, else CheckpointError."""
+    for name in ("num_heads", "dim"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"checkpoint config {path}: {name} must be a positive integer, got {value!r}")
+    try:
+        config.routing_config()
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint config {path}: {exc}") from exc
 
 
 def check_backbone(config: CheckpointConfig, backbone: BackboneInfo) -> None:
@@ -123,8 +138,21 @@ def check_backbone(config: CheckpointConfig, backbone: BackboneInfo) -> None:
             f"score head mismatch: checkpoint score_head={bool(want.get('score_head', False))} "
             f"(its expert head reads the reward model's own score), the encoder has score_head={backbone.score_head}"
         )
+    want_layers = want.get("layers")
+    want_layers = None if want_layers is None else tuple(int(i) for i in want_layers)
+    want_combine = want.get("layer_combine", "concat") if want_layers is not None else None
+    have_combine = backbone.layer_combine if backbone.layers is not None else None
+    if want_layers != backbone.layers or want_combine != have_combine:
+        raise CheckpointError(
+            f"layer mismatch: checkpoint pools {_layers(want_layers, want_combine)}, "
+            f"the encoder pools {_layers(backbone.layers, have_combine)}"
+        )
     if config.dim != backbone.dim:
         raise CheckpointError(f"embedding size mismatch: checkpoint has d={config.dim}, the encoder gives d={backbone.dim}")
+
+
+def _layers(layers: tuple[int, ...] | None, combine: str | None) -> str:
+    return "the last layer only" if layers is None else f"hidden states {list(layers)} ({combine})"
 
 
 def _template(template_hash: str | None) -> str:

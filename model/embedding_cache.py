@@ -4,6 +4,11 @@ chat template and the kept score head, when used) + text hash.
 Layout: ``<root>/<backbone key>/shard-*.pt``; each shard holds ``keys`` (sha256 of the text
 the backbone read) and ``emb`` (N, d). New embeddings are appended as a new shard, so an
 interrupted run loses at most the shard it was writing.
+
+Multi-layer encoders (``info.layers`` set) share one store per backbone reading, keyed with
+``|hidden_states=all``: every hidden state's pooled vector, (N, L + 1, D), so any selection of
+layers is a slice of what one forward pass gave (``get_or_compute`` returns the selection,
+``get_or_compute_stack`` the whole stack).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import torch
 
 from model.backbone import BackboneInfo
+from model.pooling import combine_layers
 
 
 def text_key(text: str) -> str:
@@ -35,6 +41,8 @@ def backbone_key(info: BackboneInfo) -> str:
         raw += f"|template={info.chat_template}"
     if info.score_head:
         raw += "|score_head"
+    if info.layers is not None:  # one store of every layer, whatever the selection (a slice on read)
+        raw += "|hidden_states=all"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 
@@ -43,6 +51,7 @@ class EmbeddingCache:
         self.dir = Path(root) / backbone_key(info)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dim = info.dim
+        self.info = info
         self.default_length = info.max_length
         self._rows: dict[str, torch.Tensor] = {}
         for shard in sorted(self.dir.glob("shard-*.pt")):
@@ -67,7 +76,23 @@ class EmbeddingCache:
         chunk: int = 2048,
     ) -> torch.Tensor:
         """(N,) texts -> (N, d); texts not cached yet are computed in chunks and saved.
-        ``max_length`` is the window ``compute`` reads with (default: the backbone's)."""
+        ``max_length`` is the window ``compute`` reads with (default: the backbone's). With
+        layers chosen, ``compute`` returns (n, L + 1, D) stacks and the selection is returned."""
+        rows = self.get_or_compute_stack(texts, compute, max_length, chunk)
+        if self.info.layers is None:
+            return rows
+        if not len(texts):
+            return torch.empty(0, self.dim)
+        return combine_layers(rows, self.info.layers, self.info.layer_combine)
+
+    def get_or_compute_stack(
+        self,
+        texts: Sequence[str],
+        compute: Callable[[list[str]], torch.Tensor],
+        max_length: int | None = None,
+        chunk: int = 2048,
+    ) -> torch.Tensor:
+        """The stored rows as they are: (N, d), or (N, L + 1, D) for a multi-layer store."""
         length = max_length or self.default_length
         keys = [cache_key(t, length, self.default_length) for t in texts]
         missing: dict[str, str] = {}

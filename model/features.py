@@ -4,12 +4,16 @@ offline evaluation; the service embeds per request instead)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 from model.backbone import Encoder
 from model.data import PreferencePair
 from model.embedding_cache import EmbeddingCache
 from model.fitting import PairTensors
+from model.pooling import LayerCombine, combine_layers
 
 
 def router_text(prompt: str, context: str | None = None) -> str:
@@ -20,8 +24,40 @@ def router_text(prompt: str, context: str | None = None) -> str:
 def embed_pairs(
     pairs: Sequence[PreferencePair], encoder: Encoder, cache_dir: Path, progress: bool = True
 ) -> PairTensors:
-    """Embeds each distinct text once (cached on disk by backbone + pooling + text hash)."""
-    cache = EmbeddingCache(cache_dir, encoder.info)
+    """Embeds each distinct text once (cached on disk by backbone + pooling + text hash); with
+    layers chosen, every layer is stored and the encoder's selection returned."""
+    if encoder.info.layers is None:
+        return _embed(pairs, encoder, EmbeddingCache(cache_dir, encoder.info), encoder.encode, encoder.encode_router, progress)
+    return _embed(pairs, encoder, EmbeddingCache(cache_dir, encoder.info), encoder.encode_all_layers,
+                  lambda t, **kw: encoder.encode_all_layers(t, max_length=encoder.router_max_length, **kw), progress)
+
+
+def embed_pair_layers(
+    pairs: Sequence[PreferencePair], encoder: Encoder, cache_dir: Path, progress: bool = True
+) -> PairTensors:
+    """Every hidden state pooled: chosen, rejected and router inputs as (N, L + 1, D) stacks,
+    from the multi-layer store (one forward pass per text serves every layer selection)."""
+    info = replace(encoder.info, layers=tuple(range(encoder.num_layers + 1)), layer_combine="concat")
+    cache = _StackCache(cache_dir, info)
+    return _embed(pairs, encoder, cache, encoder.encode_all_layers,
+                  lambda t, **kw: encoder.encode_all_layers(t, max_length=encoder.router_max_length, **kw), progress)
+
+
+def select_layers(tensors: PairTensors, layers: Sequence[int] | None, combine: LayerCombine = "concat") -> PairTensors:
+    """A layer selection of stacked pair tensors (None: the last layer)."""
+    chosen = [-1] if layers is None else list(layers)
+    pick = lambda t: combine_layers(t, chosen, combine)  # noqa: E731
+    return PairTensors(chosen=pick(tensors.chosen), rejected=pick(tensors.rejected), prompt=pick(tensors.prompt))
+
+
+class _StackCache(EmbeddingCache):
+    """The multi-layer store read whole."""
+
+    def get_or_compute(self, texts, compute, max_length=None, chunk=512) -> torch.Tensor:  # type: ignore[override]
+        return self.get_or_compute_stack(texts, compute, max_length, chunk)
+
+
+def _embed(pairs, encoder: Encoder, cache: EmbeddingCache, encode, encode_router, progress: bool) -> PairTensors:
     prompts = [encoder.prompt_text(p.prompt, list(p.messages)) if p.messages else p.prompt for p in pairs]
     chosen_texts, _ = encoder.join_pairs(prompts, [p.chosen for p in pairs])
     rejected_texts, _ = encoder.join_pairs(prompts, [p.rejected for p in pairs])
@@ -30,9 +66,9 @@ def embed_pairs(
     todo = cache.count_missing(pair_texts) + cache.count_missing(router_texts, encoder.router_max_length)
     bar = _progress_bar(todo, progress)
     tick = bar.update if bar else None
-    emb = cache.get_or_compute(pair_texts, lambda t: encoder.encode(t, progress=tick))
+    emb = cache.get_or_compute(pair_texts, lambda t: encode(t, progress=tick))
     prompt_emb = cache.get_or_compute(
-        router_texts, lambda t: encoder.encode_router(t, progress=tick), max_length=encoder.router_max_length
+        router_texts, lambda t: encode_router(t, progress=tick), max_length=encoder.router_max_length
     )
     if bar:
         bar.close()

@@ -19,6 +19,7 @@ text to a neutral statement, and the exact Hedge step of that label becomes the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +38,20 @@ class RoutingConfig:
     mode: UpdateMode = "mirror"
     max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
     context_strength: float = 1.0  # weight of the stated-context pseudo-label (0 = ignore context)
+
+    def __post_init__(self) -> None:
+        """Refuse a number the update cannot use (a NaN would reach every user's offset)."""
+        for name in ("tau", "eta", "max_abs_offset", "context_strength"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"routing {name} must be a finite number, got {value!r}")
+        for name in ("tau", "eta", "max_abs_offset"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"routing {name} must be > 0, got {getattr(self, name)!r}")
+        if self.context_strength < 0:
+            raise ValueError(f"routing context_strength must be >= 0, got {self.context_strength!r}")
+        if self.mode not in ("mirror", "hedge"):
+            raise ValueError(f"routing mode must be 'mirror' or 'hedge', got {self.mode!r}")
 
 
 NEUTRAL_CONTEXT = "I want answers."  # what a stated context is compared with
@@ -59,7 +74,8 @@ def update_offset(
     r_rejected: torch.Tensor,
     cfg: RoutingConfig,
 ) -> torch.Tensor:
-    """One label -> the user's new offset (K,). ``prior_logits`` (K,) is R p + b for the prompt."""
+    """One label -> the user's new offset (K,). ``prior_logits`` (K,) is R p + b for the prompt.
+    A step that is not finite (NaN or infinite terms) leaves the offset as it was."""
     losses = head_losses(r_chosen, r_rejected)
     if cfg.mode == "hedge":
         new = offset - losses / cfg.tau
@@ -67,6 +83,8 @@ def update_offset(
         log_w = torch.log_softmax(prior_logits + offset, dim=-1)
         f = hedge_target(log_w, losses, cfg.tau)
         new = offset - cfg.eta * (log_w.exp() - f)
+    # never store a NaN (the Redis script does the same): a non-finite step leaves the offset as it was
+    new = torch.where(torch.isfinite(new).all(-1, keepdim=True), new, offset)
     new = new - new.mean(-1, keepdim=True)  # softmax is shift-invariant: keep the offset centred
     return new.clamp(-cfg.max_abs_offset, cfg.max_abs_offset)
 

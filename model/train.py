@@ -29,6 +29,7 @@ from model.checkpoint import CheckpointConfig, save_checkpoint
 from model.data import PreferencePair, default_data_root, is_validation, load_pairs
 from model.features import embed_pairs
 from model.fitting import FitConfig, FitResult, PairTensors, fit_mixture
+from model.head_cards import build_head_cards
 from model.heldout_report import format_report, held_out_report
 from model.pair_files import DataError
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
@@ -148,7 +149,7 @@ def weights_version(model: torch.nn.Module) -> str:
 
 def build_config(args: argparse.Namespace, encoder: Encoder, result: FitResult, val: TrainingSet, n_fit: int) -> CheckpointConfig:
     return CheckpointConfig(
-        backbone=asdict(encoder.info),
+        backbone=encoder.info.record(),
         num_heads=result.model.num_heads,
         expert=expert_record(encoder, args.heads),
         dim=encoder.dim,
@@ -254,6 +255,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     final = result if args.no_refit else refit_with_progress(data, cfg, result)
     config = build_config(args, encoder, final, val, len(fit.pairs))
     config.metrics = {**validation_metrics(result, val), "held_out": report}  # figures of the fit that held them out
+    expert_head = config.expert["head"] if config.expert else None
+    config.head_cards = build_head_cards(final.model, val.tensors, val.user_types, data.pairs, data.tensors, expert_head)
     config.training.update(training_record(args, prepared, result), seconds=round(time.perf_counter() - started, 1))
     save_checkpoint(args.out, final.model, config)
     print("\n".join(format_report(report, result.model.num_heads)))

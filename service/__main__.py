@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from service.config import Settings
-from service.logs import log_config, setup_logging
+from service.logs import log_config, redact, setup_logging
 
 log = logging.getLogger("service.main")
 GRACEFUL_SHUTDOWN_S = 10  # in-flight requests get this long to finish after the listener closes
@@ -43,11 +43,18 @@ class DrainingServer(uvicorn.Server):
         timer.start()
 
 
+def settings_errors(exc: ValidationError) -> str:
+    """One line per bad setting: its variable and what is wrong, never the value given (it may be a
+    secret: a Redis URL with its password, keys), and redacted all the same."""
+    lines = (f"  MICRO_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors(include_input=False))
+    return redact("\n".join(lines))
+
+
 def main() -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"invalid MICRO_* setting (field name = env var without MICRO_):\n{exc}", file=sys.stderr)
+        print(f"invalid MICRO_* settings:\n{settings_errors(exc)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
     from service.app import create_app
@@ -56,7 +63,7 @@ def main() -> int:
     try:
         app = create_app(settings)
     except AuthConfigError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
+        print(redact(f"cannot start: {exc}"), file=sys.stderr)
         return 2
     config = uvicorn.Config(
         app,

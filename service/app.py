@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(compat.url_key_router)
     install_docs(app)
     install_openapi(app)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
+                       api_keys=app.state.api_keys, url_keys=settings.url_keys)  # keys checked before any body read
     return app

@@ -34,6 +34,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from service.config import Settings
 from service.errors import Forbidden, Unauthorized
@@ -123,6 +124,19 @@ def load_keys(settings: Settings) -> dict[str, Caller] | None:
     return keys
 
 
+def bearer_caller(keys: dict[str, Caller], authorization: str | None) -> Caller:
+    """The caller of an ``Authorization: Bearer <key>`` header value; 401 when missing or unknown.
+    The one key lookup of the header: the middleware calls it before any body is read, the
+    route dependency again for the scope."""
+    scheme, key = get_authorization_scheme_param(authorization)
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    found = keys.get(hash_key(key))
+    if found is None:
+        raise Unauthorized("unknown API key")
+    return found
+
+
 def authorize(scope: str):
     """A dependency: the caller of this request, who must hold ``scope`` (401 / 403 otherwise)."""
 
@@ -132,11 +146,7 @@ def authorize(scope: str):
         keys: dict[str, Caller] | None = request.app.state.api_keys
         if keys is None:
             return ANONYMOUS
-        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-            raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-        found = keys.get(hash_key(credentials.credentials))
-        if found is None:
-            raise Unauthorized("unknown API key")
+        found = bearer_caller(keys, request.headers.get("authorization"))  # credentials: for the OpenAPI scheme
         if scope not in found.scopes:
             raise Forbidden(f"this API key lacks the {scope!r} scope")
         return found
@@ -156,7 +166,11 @@ def url_key_caller(
 ) -> Caller:
     """The caller of /k/{api_key}/...: a known key (401) with the read scope and without the write
     scope (403). Only routed when MICRO_URL_KEYS=true, which needs auth on."""
-    keys: dict[str, Caller] | None = request.app.state.api_keys
+    return url_key_check(request.app.state.api_keys, api_key)
+
+
+def url_key_check(keys: dict[str, Caller] | None, api_key: str) -> Caller:
+    """The caller of a key in a URL (the middleware calls it before any body is read): 401 / 403 as above."""
     found = keys.get(hash_key(api_key)) if keys else None
     if found is None:
         raise Unauthorized("unknown API key in the URL")

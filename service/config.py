@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     batching: bool = True
     max_queue: int = Field(1024, ge=1)  # texts waiting for the backbone; beyond this 429 (unless the queue is empty)
     retry_after_s: int = Field(1, ge=1)  # Retry-After sent with 429 / 503
-    embed_cache_size: int = Field(16384, ge=0)  # LRU of embeddings by text hash (~1.5 KB each at d=384)
+    # LRU of embeddings by (tenant, text) hash (~1.5 KB each at d=384); per tenant, so one tenant cannot time whether
+    # another scored a text; 0 = off
+    embed_cache_size: int = Field(16384, ge=0)
 
     # ---- Redis --------------------------------------------------------------------------
     redis_url: str = "redis://127.0.0.1:6379/0"  # user state lives here (with redis_cluster: any one node, db 0)
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     key_prefix: str = Field("micro", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # first part of every key
     user_ttl_s: int = Field(90 * 86400, ge=0)  # user state expires after this long without a write; 0 = never
     feedback_id_ttl_s: int = Field(86400, ge=1)  # how long a feedback_id is remembered for retries
+    # at most this many of a user's latest feedback ids are remembered (~0.7 KB each), whatever their age
+    feedback_id_max: int = Field(1000, ge=1)
+    # a user's last labelled pairs (texts) kept outside the model version, replayed after a model upgrade
+    history_max: int = Field(200, ge=0)
 
     # ---- auth (docs/api.md#authentication) ------------------------------------------------
     # on: /v1/* and /get_reward need Authorization: Bearer <key>, user ids are namespaced by the key's tenant;
@@ -76,6 +82,9 @@ class Settings(BaseSettings):
     # on SIGTERM: answer not-ready (503 on /health/ready) this long before closing the listener, so load
     # balancers stop sending first; in-flight requests are then drained (up to 10 s) before the exit
     shutdown_delay_s: float = Field(0.0, ge=0)
+    # on SIGTERM: requests in flight get this long (from the signal) to finish; the rest are answered 503 with
+    # Retry-After. Below Kubernetes' 30 s terminationGracePeriodSeconds, with room for the delay above
+    shutdown_grace_s: float = Field(20.0, ge=0)
 
     # ---- request limits (over them: 413) ------------------------------------------------
     max_responses: int = Field(64, ge=1)  # responses per score request
@@ -88,4 +97,8 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20000, ge=1)  # characters per prompt, response, message or query
     max_messages: int = Field(64, ge=1)  # chat messages per request
     max_context_chars: int = Field(4000, ge=1)  # characters of a user's stated preferences
+    # characters of all texts of one request together (prompt, messages, responses, contexts, queries, items): the
+    # per-text limits multiply (64 messages x 20,000 characters); this bounds what one request holds and tokenizes
+    # (~1 M characters: 64 responses of 15,000, a 256-item score:batch of ~4,000 characters per item)
+    max_total_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # raw request body

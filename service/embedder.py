@@ -1,6 +1,6 @@
 """Text -> embedding for the service: text preparation and tokenization off the event loop (each
-text tokenized once), an LRU cache of embeddings keyed by (window, text) hash, and the batcher
-for what the cache does not hold.
+text tokenized once), an LRU cache of embeddings keyed by (tenant, window, text) hash, and the
+batcher for what the cache does not hold.
 
 Two kinds of text, read with different windows exactly as in training:
 router texts (context + prompt) with ``encoder.router_max_length`` tokens, pair texts
@@ -8,7 +8,9 @@ router texts (context + prompt) with ``encoder.router_max_length`` tokens, pair 
 tokenized with its own window, then all are padded together into one forward.
 
 A text scored once is not embedded again while it stays in the cache: feedback on a pair
-that was just scored needs no forward pass.
+that was just scored needs no forward pass. The cache is scoped by the caller's tenant
+(``service.logs.tenant_var``, set by the middleware from the API key): a shared cache would let
+one tenant learn, from the latency of a request, whether another had scored a text.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import torch
 from model.backbone import Encoder, Message
 from service import metrics
 from service.batcher import Batcher, Forward
+from service.logs import tenant_var
 
 Item = tuple[str, int]  # (text, window in tokens)
 
 
-def item_key(text: str, window: int) -> bytes:
-    return hashlib.blake2b(f"{window}:{text}".encode(), digest_size=16).digest()
+def item_key(text: str, window: int, tenant: str | None = None) -> bytes:
+    """The cache key of a text read with ``window`` tokens for ``tenant`` (None: auth off, one namespace)."""
+    scope = "" if tenant is None else tenant  # tenant names hold no ":" (service/auth.py), so keys cannot collide
+    return hashlib.blake2b(f"{scope}:{window}:{text}".encode(), digest_size=16).digest()
 
 
 class EmbeddingLRU:
@@ -90,7 +95,8 @@ class Embedder:
         return emb[: len(router_texts)], emb[len(router_texts) :]
 
     async def _embed_items(self, items: list[Item]) -> torch.Tensor:
-        keys = [item_key(t, w) for t, w in items]
+        tenant = tenant_var.get()
+        keys = [item_key(t, w, tenant) for t, w in items]
         rows: dict[bytes, torch.Tensor] = {}
         missing: dict[bytes, Item] = {}
         for key, item in zip(keys, items):

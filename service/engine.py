@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -24,7 +25,11 @@ from model.routing import NEUTRAL_CONTEXT, RoutingConfig
 from service import metrics
 from service.embedder import Embedder
 from service.errors import ContextConflict, StoreUnavailable, UserNotFound
-from service.store import ContextChanged, FeedbackOutcome, UserState, UserStore
+from service.labels import Label
+from service.store import ContextChanged, FeedbackOutcome, Snapshot, UserState, UserStore
+
+if TYPE_CHECKING:
+    from service.user_history import UserHistory
 
 log = logging.getLogger("service.engine")
 CONTEXT_RETRIES = 3  # a feedback racing a context change is recomputed this many times
@@ -78,9 +83,11 @@ class RewardEngine:
         embedder: Embedder,
         store: UserStore,
         model_version: str,
+        history: UserHistory | None = None,
     ) -> None:
         self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
         self.model_version = model_version
+        self.history = history  # rebuilds a user's state from the kept history on first use (model upgrade)
 
     # ---- scoring --------------------------------------------------------------------------
     async def score(
@@ -119,20 +126,21 @@ class RewardEngine:
     ) -> FeedbackOutcome:
         """Embed (prompt, chosen, rejected), then apply the routing update atomically in Redis.
         At most two Redis round trips: read (state + feedback_id), then the update script."""
+        label = Label(chosen, rejected, prompt, messages, context, self.store.feedback_id(feedback_id))
+        asked = [feedback_id] if feedback_id else []
         try:
-            (state, previous), (prompt_text, texts, _) = await asyncio.gather(
-                self.store.get_with_feedback(user_id, feedback_id),
-                self.embedder.pair_texts(prompt, messages, [chosen, rejected]),
+            snapshot, (prompt_text, texts, _) = await asyncio.gather(
+                self._read(user_id, asked), self.embedder.pair_texts(prompt, messages, [chosen, rejected])
             )
             for _ in range(CONTEXT_RETRIES):
-                if previous is not None:
+                if snapshot.previous and snapshot.previous[0] is not None:
                     metrics.FEEDBACK.labels("duplicate").inc()
-                    return previous
-                outcome = await self._apply(user_id, prompt_text, texts, context, state, feedback_id)
+                    return snapshot.previous[0]
+                outcome = await self._apply(user_id, prompt_text, texts, label, snapshot.state)
                 if outcome is not None:
                     metrics.FEEDBACK.labels("applied" if outcome.applied else "duplicate").inc()
                     return outcome
-                state, previous = await self.store.get_with_feedback(user_id, feedback_id)
+                snapshot = await self._read(user_id, asked)
         except StoreUnavailable:
             metrics.FEEDBACK.labels("unavailable").inc()
             raise
@@ -140,19 +148,18 @@ class RewardEngine:
             metrics.FEEDBACK.labels("error").inc()
             raise
         metrics.FEEDBACK.labels("error").inc()
-        raise ContextConflict(f"the context of user {user_id} changed during the update; retry")
+        raise ContextConflict("the user's context changed during the update; retry")  # no internal key
 
     async def _apply(
         self,
         user_id: str,
         prompt_text: str,
         texts: list[str],
-        context: str | None,
+        label: Label,
         state: UserState | None,
-        feedback_id: str | None,
     ) -> FeedbackOutcome | None:
         """One attempt; None when the stored context changed under us."""
-        stored = state.context if state else None
+        context, stored = label.context, (state.context if state else None)
         routed = context if context is not None else stored
         prompt_emb, pair_emb = await self.embedder.embed([router_text(prompt_text, routed)], texts + context_texts(routed))
         pair_emb, ctx = self._with_context(pair_emb, len(texts), Personal(None, routed, "user"))
@@ -160,13 +167,8 @@ class RewardEngine:
         prior_logits, losses = personal_scoring.feedback_terms(self.model, prompt_emb, pair_emb, ctx)  # (K,), (K,)
         try:
             return await self.store.apply_feedback(
-                user_id,
-                prior_logits.tolist(),
-                losses.tolist(),
-                self.routing,
-                feedback_id=feedback_id,
-                expected_context=stored,
-                check_context=context is None,
+                user_id, prior_logits.tolist(), losses.tolist(), self.routing, feedback_id=label.feedback_id,
+                expected_context=stored, check_context=context is None, history=label.to_history(label.feedback_id),
             )
         except ContextChanged:
             return None
@@ -199,7 +201,7 @@ class RewardEngine:
         if user_id is None:
             return Personal(None, context, "prior")
         try:
-            state = await self.store.get(user_id)
+            state = (await self._read(user_id)).state
         except StoreUnavailable:
             metrics.DEGRADED.labels("redis_unavailable").inc()
             return Personal(None, context, "prior_degraded")
@@ -210,17 +212,24 @@ class RewardEngine:
         )
 
     async def user(self, user_id: str) -> UserState:
-        state = await self.store.get(user_id)
+        state = (await self._read(user_id)).state
         if state is None:
-            raise UserNotFound(f"no state stored for user {user_id}")
+            raise UserNotFound("no state stored for this user")  # user_id is the internal key: the route names the user
         return state
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
+        await self._read(user_id)  # a state kept from another model version is rebuilt first
         return await self.store.set_context(user_id, context)
 
     async def forget(self, user_id: str) -> bool:
-        """Erase the user's state and remembered feedback ids."""
+        """Erase the user's state, remembered feedback ids, kept history and context."""
         return await self.store.delete(user_id)
+
+    async def _read(self, user_id: str, feedback_ids: Sequence[str] = ()) -> Snapshot:
+        """The user (one round trip), rebuilt from the kept history first after a model upgrade."""
+        if self.history is not None:
+            return await self.history.snapshot(user_id, feedback_ids)
+        return await self.store.read(user_id, feedback_ids)
 
     def base_weights(self, offset: Sequence[float]) -> list[float]:
         """softmax(b + u): the user's weights before any prompt is seen."""

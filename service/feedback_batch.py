@@ -11,6 +11,7 @@ stated context; the Hedge target depends on the weights, which the script carrie
 All texts of the batch are prepared concurrently and embedded in one call (shared forwards).
 A label without a ``context`` is routed with the stored context; if that changes between the
 read and the script, the script writes nothing and the batch is recomputed (as single feedback).
+Each applied label's texts join the user's kept history (service/user_history.py), in the same script run.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from model import personal_scoring
-from model.backbone import Message
 from model.features import router_text
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
@@ -28,21 +29,13 @@ from service import metrics
 from service.embedder import Embedder
 from service.engine import RewardEngine, context_texts
 from service.errors import ContextConflict, StoreUnavailable
-from service.store import ContextChanged, FeedbackOutcome, LabelTerms, UserStore
+from service.labels import Label
+from service.store import ContextChanged, FeedbackOutcome, LabelTerms, UserState, UserStore
+
+if TYPE_CHECKING:
+    from service.user_history import UserHistory
 
 CONTEXT_RETRIES = 3  # a batch racing a context change is recomputed this many times
-
-
-@dataclass(frozen=True)
-class Label:
-    """One label as the engine takes it."""
-
-    chosen: str
-    rejected: str
-    prompt: str | None = None
-    messages: Sequence[Message] | None = None
-    context: str | None = None  # overrides the stored context for this label
-    feedback_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,13 +56,23 @@ class Prepared:
 class BatchFeedback:
     """Applies a user's labels in order, atomically per script run and idempotently per label."""
 
-    def __init__(self, model: MixtureRewardModel, routing: RoutingConfig, embedder: Embedder, store: UserStore) -> None:
+    def __init__(self, model: MixtureRewardModel, routing: RoutingConfig, embedder: Embedder, store: UserStore,
+                 history: UserHistory | None = None) -> None:
         self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
+        self.history = history  # rebuilds a user's state from the kept history first (model upgrade)
 
     @classmethod
     def of(cls, engine: RewardEngine) -> BatchFeedback:
-        """The batch path over the engine's model, routing settings, embedder and store."""
-        return cls(engine.model, engine.routing, engine.embedder, engine.store)
+        """The batch path over the engine's model, routing settings, embedder, store and history."""
+        return cls(engine.model, engine.routing, engine.embedder, engine.store, engine.history)
+
+    async def _read(self, user_id: str, ids: list[str]) -> tuple[UserState | None, list[FeedbackOutcome | None]]:
+        snapshot = await (self.history.snapshot(user_id, ids) if self.history else self.store.read(user_id, ids))
+        return snapshot.state, snapshot.previous
+
+    async def label_terms(self, labels: Sequence[Label], ids: Sequence[str], stored: str | None) -> list[LabelTerms]:
+        """Each label's update terms under this model (texts prepared, then one embedding call)."""
+        return await self._terms(labels, await self._prepare(labels), ids, stored)
 
     async def apply(self, user_id: str, labels: Sequence[Label]) -> BatchOutcome:
         ids = [self.store.feedback_id(label.feedback_id) for label in labels]
@@ -87,7 +90,7 @@ class BatchFeedback:
 
     async def _apply(self, user_id: str, labels: Sequence[Label], ids: list[str]) -> BatchOutcome:
         # the read first (~1 ms): the texts of labels applied before (a retried batch) are never prepared
-        state, previous = await self.store.get_with_feedbacks(user_id, ids)
+        state, previous = await self._read(user_id, ids)
         results: list[FeedbackOutcome | None] = list(previous)
         prepared: dict[int, Prepared] = {}
         for _ in range(CONTEXT_RETRIES):
@@ -103,15 +106,16 @@ class BatchFeedback:
                 outs = await self.store.apply_labels(
                     user_id, terms, self.routing, expected_context=stored,
                     check_context=any(labels[i].context is None for i in todo),
+                    history=[labels[i].to_history(ids[i]) for i in todo],
                 )
             except ContextChanged:
-                state, results = await self.store.get_with_feedbacks(user_id, ids)
+                state, results = await self._read(user_id, ids)
                 continue
             for i, out in zip(todo, outs, strict=True):
                 results[i] = out
             break
         else:
-            raise ContextConflict(f"the context of user {user_id} changed during the update; retry")
+            raise ContextConflict("the user's context changed during the update; retry")  # no internal key
         done = [r for r in results if r is not None]
         applied = sum(r.applied for r in done)
         last = max(done, key=lambda r: r.version)

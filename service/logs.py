@@ -1,6 +1,7 @@
 """JSON-lines logging with the request id of the request being served.
 
-Texts (prompts, responses, contexts) are only ever logged at DEBUG.
+Texts (prompts, responses, contexts) are only ever logged at DEBUG. Secrets never: every line
+(ours, uvicorn's, tracebacks) and every start-up error passes through :func:`redact`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,23 @@ from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-# the API key of /k/<key>/get_reward (MICRO_URL_KEYS=true), wherever a path reaches a log line (uvicorn's access
-# log included): written as /k/<redacted>/
-URL_KEY = re.compile(r"/k/[^/\s\"'?#]+/")
+# the tenant of the request's API key (None with auth off), set by the middleware: it scopes the
+# embedding cache (service/embedder.py), so one tenant cannot time another's texts
+tenant_var: ContextVar[str | None] = ContextVar("tenant", default=None)
+
+REDACTED = "<redacted>"
+SECRETS = (
+    # the API key of /k/<key>/get_reward (MICRO_URL_KEYS=true), wherever a path reaches a log line
+    (re.compile(r"/k/[^/\s\"'?#]+/"), f"/k/{REDACTED}/"),
+    # a password in a URL's userinfo: redis://user:pass@host, rediss://:pass@host
+    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@\"']*:)[^@\s\"']*@"), rf"\1{REDACTED}@"),
+    # ... or a userinfo without a colon (redis://secret@host: a password by mistake or a token)
+    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s:@\"']+@"), rf"\1{REDACTED}@"),
+    # ... or in its query string: ?password=..., &password=...
+    (re.compile(r"([?&;]password=)[^&\s\"'#]*", re.IGNORECASE), rf"\1{REDACTED}"),
+    # an API key in a header that reached a message
+    (re.compile(r"(\bBearer\s+)[^\s\"',]+", re.IGNORECASE), rf"\1{REDACTED}"),
+)
 
 # LogRecord attributes that are not "extra" fields
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -41,11 +56,15 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return redact_url_keys(json.dumps(out, default=str, ensure_ascii=False))
+        return redact(json.dumps(out, default=str, ensure_ascii=False))
 
 
-def redact_url_keys(line: str) -> str:
-    return URL_KEY.sub("/k/<redacted>/", line)
+def redact(text: str) -> str:
+    """``text`` with every secret we know the shape of replaced by <redacted>: keys in URLs, URL
+    passwords (userinfo or ``password=``), bearer keys. The one redaction of logs and start-up errors."""
+    for pattern, replacement in SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def log_config(level: str) -> dict[str, Any]:

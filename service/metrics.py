@@ -61,6 +61,21 @@ REDIS_ERRORS = Counter("micro_redis_errors_total", "Failed Redis operations", ["
 DEGRADED = Counter(
     "micro_degraded_total", "Answers given in a degraded mode, by reason", ["reason"], registry=REGISTRY
 )
+REDIS_UP = Gauge(
+    "micro_redis_up", "1 while Redis answered the last health check (readiness probe), else 0", registry=REGISTRY
+)
+STATE_REPAIRED = Counter(
+    "micro_state_repaired_total", "Corrupt stored user states read as the prior (NaN, wrong length, bad JSON)",
+    registry=REGISTRY,
+)
+USERS_REBUILT = Counter(
+    "micro_users_rebuilt_total", "User states rebuilt from their kept history under a new model version, by result",
+    ["result"], registry=REGISTRY,
+)
+SHUTDOWN_REJECTED = Counter(
+    "micro_shutdown_rejected_total", "Requests answered 503 because the shutdown grace period ran out",
+    registry=REGISTRY,
+)
 MODEL_INFO = Gauge(
     "micro_model_info", "The loaded model (value 1)", ["backbone", "heads", "version"], registry=REGISTRY
 )
@@ -71,6 +86,8 @@ for _result in ("applied", "duplicate", "unavailable", "error"):
 for _op in ("get", "feedback", "set_context", "delete", "ping"):
     REDIS_ERRORS.labels(_op)
 DEGRADED.labels("redis_unavailable")
+for _result in ("rebuilt", "failed"):
+    USERS_REBUILT.labels(_result)
 for _result in ("hit", "miss"):
     EMBED_CACHE.labels(_result)
 

@@ -2,7 +2,12 @@
 
 - a request id (the client's ``X-Request-ID`` when sane, else a new one) in the logs, in
   problem bodies and in the ``X-Request-ID`` header of every response;
-- the body-size limit (413) and the request deadline (504);
+- with auth on, the API key of the routes that need one (``/v1/*``, ``/get_reward``: the
+  ``Authorization`` header; ``/k/<key>/...``: the path) checked BEFORE any byte of the body is
+  read, so an unauthenticated client costs no memory (401 / 403; the scope of the route is
+  checked again by its dependency); the caller's tenant then scopes the embedding cache;
+- the body-size limit (413: the declared Content-Length before reading, the streamed length
+  while reading) and the request deadline (504);
 - cancellation when the client disconnects after sending its body, so its texts are
   dropped from the batch queue instead of being embedded for nobody;
 - request metrics and one JSON access-log line (route template, status, duration; no text).
@@ -21,18 +26,25 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
+from service.auth import Caller, bearer_caller, url_key_check
 from service.errors import PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
-from service.logs import request_id_var
+from service.logs import request_id_var, tenant_var
 from service.schemas import ID_PATTERN
 
 log = logging.getLogger("service.access")
 SAFE_REQUEST_ID = re.compile(ID_PATTERN)  # a client's X-Request-ID is kept when it is a sane id
 CLIENT_CLOSED = 499  # nginx's code for "client closed the request", in metrics and logs only
+HEADER_KEY_ROUTES = ("/v1/", "/get_reward")  # path prefixes of the routes with a Reader / Writer dependency
+URL_KEY_ROUTES = "/k/"  # /k/<key>/get_reward (MICRO_URL_KEYS=true)
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float) -> None:
+    """``api_keys``: the app's key table (None: auth off); ``url_keys``: /k/<key>/ routes exist."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
+                 api_keys: dict[str, Caller] | None = None, url_keys: bool = False) -> None:
         self.app, self.max_body_bytes, self.timeout_s = app, max_body_bytes, timeout_s
+        self.api_keys, self.url_keys = api_keys, url_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +52,7 @@ class RequestContext:
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(rid)
+        token, tenant_token = request_id_var.set(rid), tenant_var.set(None)
         state = {"status": 500, "started": False, "complete": False}
         start = time.perf_counter()
 
@@ -53,6 +65,7 @@ class RequestContext:
             await send(message)
 
         try:
+            self._authenticate(scope)
             self._check_declared_size(scope)
             await self._run(scope, receive, send_with_id, state)
         except Exception as exc:
@@ -62,7 +75,23 @@ class RequestContext:
                 await problem_response(exc)(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
+            tenant_var.reset(tenant_token)
             request_id_var.reset(token)
+
+    def _authenticate(self, scope: Scope) -> None:
+        """With auth on, a route that needs a key: 401 (403 for a URL key) unless it holds a known one,
+        before the body is read; the caller's tenant goes to ``tenant_var``."""
+        if self.api_keys is None:
+            return
+        path = route_path(scope)
+        if path.startswith(HEADER_KEY_ROUTES):
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            caller = bearer_caller(self.api_keys, authorization or None)
+        elif self.url_keys and path.startswith(URL_KEY_ROUTES):
+            caller = url_key_check(self.api_keys, path[len(URL_KEY_ROUTES):].split("/", 1)[0])
+        else:
+            return
+        tenant_var.set(caller.tenant)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, state: dict) -> None:
         """The app in a child task, cancelled when the client leaves or the deadline passes."""
@@ -128,3 +157,9 @@ class RequestContext:
             "request",
             extra={"method": scope["method"], "route": label, "status": status, "ms": round(seconds * 1000, 2)},
         )
+
+
+def route_path(scope: Scope) -> str:
+    """The path the routes match: without the app's mount point (root_path) behind a proxy."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path

@@ -11,27 +11,42 @@ against model/routing.py):
 
     w  = softmax(z + u)
     mirror: u' = u - eta * (w - softmax(log w - L / tau))      hedge: u' = u - L / tau
-    u' = clamp(u' - mean(u'), -max_abs, max_abs)
+    u' = clamp(u' - mean(u'), -max_abs, max_abs)               (a non-finite u' leaves u as it was)
+
+A stored offset that is not K finite numbers (or not JSON) is read as the prior (zeros).
 
 Each label is idempotent by its feedback id: an id already in the results hash (applied before,
-or earlier in the same call) is not applied again and its first result is returned. Ids are
-remembered ``feedback id ttl`` seconds (MICRO_FEEDBACK_ID_TTL_S, a day by default).
+or earlier in the same call) is not applied again and its first result is returned ("dup"),
+unless that result was written by this same call's attempt token (a command redis-py resent
+after a lost reply): then it is "ok", the truth for the caller. Ids are remembered
+MICRO_FEEDBACK_ID_TTL_S seconds and at most the last MICRO_FEEDBACK_ID_MAX per user.
 
-KEYS: a user's keys in the order of service.store.UserKeys: 1 user state hash, 2 feedback
-      results hash (id -> result), 3 feedback times zset.
+Each applied label's texts (a JSON item, when given) are appended to the user's history list,
+which is kept outside the model version and trimmed to the last MICRO_HISTORY_MAX items: a new
+model replays it (service/user_history.py; replay mode records nothing and starts a new state
+from the kept context).
+
+KEYS: a user's keys in the order of service.store_records.UserKeys: 1 state hash, 2 feedback
+      results hash (id -> result), 3 feedback times zset, 4 history list, 5 context string.
 ARGV: 1 K, 2 tau, 3 eta, 4 mode, 5 max_abs_offset, 6 user ttl s (0: none), 7 feedback id ttl s,
-      8 "1" to require the stored context to equal ARGV[9], 9 context, 10 N labels;
-      then per label i = 0..N-1, at b = 10 + i * (1 + 2K): b+1 feedback id, b+2..b+1+K prior
-      logits z, b+2+K..b+1+2K losses L.
+      8 "1" to require the stored context to equal ARGV[9], 9 context, 10 N labels,
+      11 history max (items kept), 12 feedback id max (ids kept), 13 attempt token,
+      14 "1" replay (a new state takes the kept context; no history written);
+      then per label i = 0..N-1, at b = 14 + i * (2 + 2K): b+1 feedback id, b+2 history item
+      ("" for none), b+3..b+2+K prior logits z, b+3+K..b+2+2K losses L.
 Returns {"retry"} when the context check fails (nothing written), else per label in order
-{status, result json}, flattened: status "ok" (applied) or "dup" (the first result).
+{status, result json}, flattened: status "ok" (applied by this call) or "dup" (the first result).
 """
 
 APPLY_FEEDBACK = r"""
 local K, N = tonumber(ARGV[1]), tonumber(ARGV[10])
 local tau, eta, max_abs = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 local hedge = ARGV[4] == 'hedge'
+local history_max, ids_max, attempt = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
+local replay = ARGV[14] == '1'
+local mark = '"by":"' .. attempt .. '"'
 
+local function finite(x) return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge end
 local function log_softmax(x)
   local m = -math.huge
   for k = 1, K do if x[k] > m then m = x[k] end end
@@ -48,6 +63,17 @@ local function json(xs)
   for k = 1, K do p[k] = string.format('%.17g', xs[k]) end
   return '[' .. table.concat(p, ',') .. ']'
 end
+local function stored_offset(raw)  -- K finite numbers, else the prior (zeros)
+  local ok, u = false, nil
+  if raw then ok, u = pcall(cjson.decode, raw) end
+  local good = ok and type(u) == 'table' and #u == K
+  if good then for k = 1, K do if not finite(u[k]) then good = false end end end
+  if good then return u end
+  u = {}
+  for k = 1, K do u[k] = 0 end
+  return u
+end
+local function count(raw) local v = tonumber(raw or '0'); if finite(v) then return v end; return 0 end
 
 local function step(u, z, L)
   local log_w = log_softmax(plus(z, u))
@@ -60,61 +86,92 @@ local function step(u, z, L)
     local log_f = log_softmax(g)
     for k = 1, K do new[k] = u[k] - eta * (math.exp(log_w[k]) - math.exp(log_f[k])) end
   end
+  for k = 1, K do if not finite(new[k]) then new = u; break end end  -- never store a NaN
   local mean = 0
   for k = 1, K do mean = mean + new[k] end
   mean = mean / K
+  local out = {}
   for k = 1, K do
     local v = new[k] - mean
     if v > max_abs then v = max_abs elseif v < -max_abs then v = -max_abs end
-    new[k] = v
+    out[k] = v
   end
-  return log_w, new
+  return log_w, out
 end
 
-local out, st, u, n, version, now = {}, nil, nil, 0, 0, 0
+local st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context')
+if ARGV[8] == '1' and (st[4] or '') ~= ARGV[9] then return {'retry'} end
+local u, n, version = stored_offset(st[1]), count(st[2]), count(st[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local out, wrote, recorded, mine = {}, replay, 0, {}
 for i = 0, N - 1 do
-  local b = 10 + i * (1 + 2 * K)
+  local b = 14 + i * (2 + 2 * K)
   local fid = ARGV[b + 1]
   local prev = redis.call('HGET', KEYS[2], fid)
   if prev then
-    out[#out + 1] = 'dup'; out[#out + 1] = prev
+    -- "ok" only for a result an earlier attempt of this same call wrote (a resent command)
+    local ours = not mine[fid] and string.find(prev, mark, 1, true)
+    out[#out + 1] = ours and 'ok' or 'dup'; out[#out + 1] = prev
   else
-    if not st then  -- the first label to apply: read the state and check the context once
-      st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context')
-      if ARGV[8] == '1' and (st[4] or '') ~= ARGV[9] then return {'retry'} end
-      u = {}
-      if st[1] then u = cjson.decode(st[1]) end
-      if #u ~= K then u = {}; for k = 1, K do u[k] = 0 end end
-      n, version = tonumber(st[2] or '0'), tonumber(st[3] or '0')
-      local t = redis.call('TIME')
-      now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-    end
     local z, L = {}, {}
-    for k = 1, K do z[k] = tonumber(ARGV[b + 1 + k]); L[k] = tonumber(ARGV[b + 1 + K + k]) end
+    for k = 1, K do z[k] = tonumber(ARGV[b + 2 + k]); L[k] = tonumber(ARGV[b + 2 + K + k]) end
     local log_w, new = step(u, z, L)
-    u, n, version = new, n + 1, version + 1
-    local offset = json(u)
+    u, n, version, wrote = new, n + 1, version + 1, true
     local result = '{"weights_before":' .. json(exps(log_w)) .. ',"weights_after":'
       .. json(exps(log_softmax(plus(z, u)))) .. ',"n_feedback":' .. n .. ',"version":' .. version
-      .. ',"offset":' .. offset .. '}'
+      .. ',"offset":' .. json(u) .. ',' .. mark .. '}'
     redis.call('HSET', KEYS[2], fid, result)
     redis.call('ZADD', KEYS[3], now, fid)
+    mine[fid] = true
+    if ARGV[b + 2] ~= '' and not replay then
+      redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1
+    end
     out[#out + 1] = 'ok'; out[#out + 1] = result
   end
 end
-if not st then return out end  -- every label had been applied before: nothing written
+if not wrote then return out end  -- every label had been applied before: nothing written
 
+if replay and not st[4] then
+  local kept = redis.call('GET', KEYS[5])
+  if kept then redis.call('HSET', KEYS[1], 'context', kept) end
+end
+if version == 0 then version = 1 end  -- a replay that applied nothing still creates the state
 redis.call('HSET', KEYS[1], 'offset', json(u), 'n', n, 'version', version,
            'updated_at', string.format('%.6f', now))
 local fb_ttl = tonumber(ARGV[7])
-local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - fb_ttl, 'LIMIT', 0, 100)
+local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - fb_ttl, 'LIMIT', 0, 1000)
 if #old > 0 then
   redis.call('HDEL', KEYS[2], unpack(old))
   redis.call('ZREM', KEYS[3], unpack(old))
 end
+local excess = math.min(redis.call('ZCARD', KEYS[3]) - ids_max, 1000)
+if excess > 0 then  -- only the last ids_max ids are remembered
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
+  redis.call('HDEL', KEYS[2], unpack(oldest))
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+end
 redis.call('EXPIRE', KEYS[2], fb_ttl)
 redis.call('EXPIRE', KEYS[3], fb_ttl)
 local user_ttl = tonumber(ARGV[6])
-if user_ttl > 0 then redis.call('EXPIRE', KEYS[1], user_ttl) end
+if recorded > 0 then redis.call('LTRIM', KEYS[4], -history_max, -1) end
+if user_ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], user_ttl)
+  if recorded > 0 then redis.call('EXPIRE', KEYS[4], user_ttl) end
+  if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], user_ttl) end
+end
+return out
+"""
+
+# One read of a user (one command, one round trip): KEYS as above; ARGV the feedback ids asked about.
+# Returns the state hash's 5 fields (service.store_records.FIELDS), the history's length, whether a
+# context is kept (0/1), then per id its first result or nil.
+READ_USER = r"""
+local st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context', 'updated_at')
+local out = {st[1], st[2], st[3], st[4], st[5], redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5])}
+if #ARGV > 0 then
+  local prev = redis.call('HMGET', KEYS[2], unpack(ARGV))
+  for i = 1, #ARGV do out[#out + 1] = prev[i] end
+end
 return out
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from redis.exceptions import RedisClusterException
 
-from model.backbone import BackboneError, Encoder
+from model.backbone import BackboneError, Encoder, layer_selection
 from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
@@ -27,8 +27,11 @@ from service.batcher import Batcher
 from service.config import Settings
 from service.embedder import Embedder, encoder_forward, tokenize_items
 from service.engine import RewardEngine
+from service.feedback_batch import BatchFeedback
 from service.limits import Limits
+from service.logs import redact
 from service.store import UserStore
+from service.user_history import UserHistory
 
 log = logging.getLogger("service.runtime")
 
@@ -78,6 +81,9 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
             # read texts as in training; load_checkpoint refuses a template or score head that differs
             chat_template=bool(config.backbone.get("chat_template")),
             keep_score_head=bool(config.backbone.get("score_head", False)),
+            # the hidden states the heads read (absent: the last layer); load_checkpoint refuses a mismatch
+            layers=layer_selection(config.backbone)[0],
+            layer_combine=layer_selection(config.backbone)[1],
         )
         model, config = load_checkpoint(directory, encoder.info)
     except (CheckpointError, BackboneError) as exc:
@@ -99,10 +105,13 @@ def available_cores() -> int:
 
 
 def routing_config(config: CheckpointConfig, settings: Settings) -> RoutingConfig:
-    """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA overrides."""
+    """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA overrides (each checked: finite, > 0)."""
     cfg = config.routing_config()
     overrides = {k: v for k, v in (("tau", settings.tau), ("eta", settings.eta)) if v is not None}
-    return dataclasses.replace(cfg, **overrides)
+    try:
+        return dataclasses.replace(cfg, **overrides)
+    except ValueError as exc:
+        raise StartupError(f"{exc} (MICRO_TAU / MICRO_ETA)") from exc
 
 
 def warm_up(encoder: Encoder, model: MixtureRewardModel) -> None:
@@ -122,7 +131,7 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     store = _store(settings, config)
     try:
         if not await store.ping():
-            log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", _safe_url(settings))
+            log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", redact(settings.redis_url))
         async with _batcher(encoder, settings) as batcher:
             yield _runtime(settings, encoder, model, config, store, batcher)
     finally:
@@ -136,11 +145,12 @@ def _store(settings: Settings, config: CheckpointConfig) -> UserStore:
             cluster=settings.redis_cluster,
         )
     except (ValueError, RedisClusterException) as exc:  # a bad URL; in cluster mode also a db other than 0
-        raise StartupError(f"MICRO_REDIS_URL={settings.redis_url!r} is not a usable Redis URL: {exc}") from exc
+        raise StartupError(redact(f"MICRO_REDIS_URL={settings.redis_url!r} is not a usable Redis URL: {exc}")) from exc
     return UserStore(
         redis, prefix=settings.key_prefix, model_version=config.version, num_heads=config.num_heads,
         user_ttl_s=settings.user_ttl_s, feedback_id_ttl_s=settings.feedback_id_ttl_s, backoff_s=settings.redis_backoff_s,
         max_in_flight=settings.redis_max_connections if settings.redis_cluster else None,  # see UserStore
+        feedback_id_max=settings.feedback_id_max, history_max=settings.history_max,
     )
 
 
@@ -157,6 +167,7 @@ def _runtime(settings: Settings, encoder: Encoder, model: MixtureRewardModel, co
              store: UserStore, batcher: Batcher) -> Runtime:
     routing = routing_config(config, settings)
     engine = RewardEngine(model, routing, Embedder(encoder, batcher, settings.embed_cache_size), store, config.version)
+    engine.history = UserHistory(BatchFeedback.of(engine))  # users' kept labels, replayed after an upgrade
     metrics.MODEL_INFO.labels(encoder.info.id, str(config.num_heads), config.version).set(1)
     log.info(
         "model loaded",
@@ -164,12 +175,3 @@ def _runtime(settings: Settings, encoder: Encoder, model: MixtureRewardModel, co
                "device": str(encoder.device), "threads": torch.get_num_threads(), "pid": os.getpid()},
     )
     return Runtime(settings, encoder, config, routing, store, engine, Limits.from_settings(settings))
-
-
-def _safe_url(settings: Settings) -> str:
-    """The Redis URL without its password, for logs."""
-    url = settings.redis_url
-    if "@" in url:
-        scheme, rest = url.split("://", 1) if "://" in url else ("redis", url)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url

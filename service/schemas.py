@@ -1,8 +1,10 @@
 """The public contract: pydantic request and response models (the edge of the service only).
 
 Requests forbid unknown fields (a typo is a 422, not a silently ignored option), except the
-OpenRLHF request, whose clients send fields of their own. Size limits that depend on the
-settings (number of responses, characters per text) are checked in service/limits.py (413).
+OpenRLHF request, whose clients send fields of their own. Every text field is a ``Text`` (valid
+Unicode, else 422 naming the field); every stated context a ``Context`` (blank = none); booleans are
+strict (``"yes"`` is a 422). Size limits that depend on the settings (number of responses,
+characters per text and per request) are checked in service/limits.py (413).
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 # Ids a client chooses (user, feedback, request): no "/" (it separates tenant and user in the store),
 # no braces (they would break the Redis hash tag). The dash is escaped, so that the same class is
@@ -29,22 +40,41 @@ FeedbackId = Annotated[
 WeightsSource = Literal["user", "prior", "prior_degraded"]
 
 
+def valid_unicode(text: str) -> str:
+    """The text, if it is valid Unicode. A lone surrogate ("\\ud800") is legal in a JSON string and
+    parses, but no UTF-8 encoder (tokenizer, cache hash, Redis) takes it: refused here (422)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"invalid Unicode: a lone surrogate at character {exc.start}") from None
+    return text
+
+
+def blank_as_none(value: Any) -> Any:
+    """A blank or whitespace-only context states nothing: None."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Text = Annotated[str, AfterValidator(valid_unicode)]  # every text field of a request
+Context = Annotated[Text | None, BeforeValidator(blank_as_none)]  # stated preferences; blank = none
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Message(Strict):
-    role: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(examples=["user"])
-    content: str
+    role: Annotated[Text, StringConstraints(min_length=1, max_length=32)] = Field(examples=["user"])
+    content: Text
 
 
 class PromptInput(Strict):
-    prompt: str | None = Field(None, description="The prompt text (give prompt or messages)")
+    prompt: Text | None = Field(None, description="The prompt text (give prompt or messages)")
     messages: list[Message] | None = Field(
         None, min_length=1, description="Chat transcript ending with the user's turn (give prompt or messages)"
     )
-    context: str | None = Field(
-        None, description="Stated preferences for this request; overrides the user's stored context"
+    context: Context = Field(
+        None, description="Stated preferences for this request; overrides the user's stored context (blank: none)"
     )
 
     @model_validator(mode="after")
@@ -56,8 +86,8 @@ class PromptInput(Strict):
 
 class ScoreRequest(PromptInput):
     user_id: UserId | None = None
-    responses: list[str] = Field(min_length=1, description="1..64 candidate responses to the prompt")
-    return_head_rewards: bool = Field(False, description="Also return each response's per-head rewards")
+    responses: list[Text] = Field(min_length=1, description="1..64 candidate responses to the prompt")
+    return_head_rewards: StrictBool = Field(False, description="Also return each response's per-head rewards")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -84,7 +114,7 @@ class ScoreResponse(BaseModel):
 
 
 class NextQueryRequest(PromptInput):
-    responses: list[str] = Field(min_length=2, description="2..64 candidate responses; every pair is considered")
+    responses: list[Text] = Field(min_length=2, description="2..64 candidate responses; every pair is considered")
 
 
 class NextQueryResponse(BaseModel):
@@ -98,8 +128,8 @@ class NextQueryResponse(BaseModel):
 class FeedbackLabel(PromptInput):
     """One label: the prompt (or messages), the preferred and the other response."""
 
-    chosen: str = Field(description="The response the user preferred")
-    rejected: str = Field(description="The response the user liked less")
+    chosen: Text = Field(description="The response the user preferred")
+    rejected: Text = Field(description="The response the user liked less")
     feedback_id: FeedbackId | None = None
 
 
@@ -151,7 +181,7 @@ class FeedbackBatchResponse(BaseModel):
 
 
 class ContextRequest(Strict):
-    context: str | None = Field(description="The user's preferences in words; null or empty clears them")
+    context: Context = Field(description="The user's preferences in words; null or blank clears them")
 
 
 class UserResponse(BaseModel):
@@ -181,7 +211,7 @@ class SampleLabel(BaseModel):
 
     model_config = ConfigDict(extra="ignore")  # a dataset's label may carry fields of its own
     user_id: UserId | None = Field(None, description="Score this sample with this user's weights")
-    context: str | None = Field(None, description="Stated preferences for this sample; overrides the stored ones")
+    context: Context = Field(None, description="Stated preferences for this sample; overrides the stored ones")
 
 
 Label = Annotated[SampleLabel, BeforeValidator(label_object, json_schema_input_type=Any)]
@@ -191,8 +221,8 @@ class RewardRequest(BaseModel):
     """OpenRLHF remote reward model request."""
 
     model_config = ConfigDict(extra="ignore")
-    query: list[str] = Field(description="Full texts: prompt followed by the response ([] answers [])")
-    prompts: list[str] | None = Field(None, description="The prompt of each query; the response is what follows")
+    query: list[Text] = Field(description="Full texts: prompt followed by the response ([] answers [])")
+    prompts: list[Text] | None = Field(None, description="The prompt of each query; the response is what follows")
     labels: list[Label] | None = Field(
         None,
         description='Per query: {"user_id", "context"?} as an object or a JSON string; any other label (a plain '
@@ -226,6 +256,27 @@ class ScoreBatchResponse(BaseModel):
     results: list[ScoreResponse] = Field(description="Per item, in order: what /v1/score returns for it")
 
 
+class GroupFit(BaseModel):
+    group: str = Field(description="A labelled group: a user id, or data set / user type (e.g. dsp/academy)")
+    pairs: int = Field(description="The group's validation pairs")
+    accuracy: float = Field(description="Share of those pairs this head ranks the preferred response first")
+    win_share: float = Field(description="Share of those pairs on which this head's margin is the largest of all heads")
+
+
+class HeadCard(BaseModel):
+    """What one head stands for, measured on the training data (model/head_cards.py)."""
+
+    head: int
+    name: str = Field(description="Short label: the head and the group it fits best")
+    expert: bool = Field(False, description="The backbone's own score head, kept frozen")
+    summary: str = Field(description="One line made of the facts below")
+    best_for: list[GroupFit] = Field(description="Groups whose best head this is, best first (at most 3)")
+    best_for_count: int = Field(description="How many groups have this head as their best")
+    agrees_most: list[GroupFit] = Field(description="The groups this head ranks most accurately")
+    top_responses: list[str] = Field(description="Training responses it scores highest against the other heads")
+    bottom_responses: list[str] = Field(description="... and lowest")
+
+
 class ModelCard(BaseModel):
     model_version: str
     backbone: dict[str, Any]
@@ -233,6 +284,9 @@ class ModelCard(BaseModel):
     dim: int
     router: str
     head_descriptions: list[str]
+    head_cards: list[HeadCard] = Field(
+        default_factory=list, description="One card per head; empty for checkpoints written before cards existed"
+    )
     routing: dict[str, Any] = Field(description="The online update in use (checkpoint values or overrides)")
     training: dict[str, Any]
     metrics: dict[str, Any]

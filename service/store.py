@@ -6,8 +6,11 @@ script may touch them together. With MICRO_AUTH=on, ``<user>`` is ``<tenant>/<us
 (service/auth.py): tenants never share a key.
 
 Feedback is applied by one Lua script (service/routing_lua.py): atomic, one round trip for one
-label or a batch of a user's labels (applied in order). The records and the key layout are in
-service/store_records.py.
+label or a batch of a user's labels (applied in order), recording each label's texts in the
+user's history (kept across model versions, the last ``history_max``; service/user_history.py
+replays it under a new model). Reads are one script too (state, history length, asked ids).
+A corrupt stored state reads as the prior (micro_state_repaired_total). The records and the key
+layout are in service/store_records.py.
 With ``MICRO_REDIS_CLUSTER=true`` the client is redis-py's cluster client; every script and
 pipeline here touches the keys of one user only, so each runs on the one node owning the slot
 (``tests/service/test_store_cluster.py`` checks the keys share a slot).
@@ -20,33 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from redis import exceptions as rexc
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
 from model.routing import RoutingConfig
 from service import metrics
-from service.errors import StoreUnavailable
-from service.routing_lua import APPLY_FEEDBACK
+from service.errors import InferenceFailed, StoreUnavailable
+from service.redis_client import connect_redis
+from service.routing_lua import APPLY_FEEDBACK, READ_USER
 from service.store_records import (
     FIELDS,
     ContextChanged,
     FeedbackOutcome,
     KeySchema,
     LabelTerms,
+    Snapshot,
     UserKeys,
     UserState,
     outcome_from_json,
     state_from_raw,
 )
 
-__all__ = ["ContextChanged", "FeedbackOutcome", "KeySchema", "LabelTerms", "UserKeys", "UserState", "UserStore"]
+__all__ = ["ContextChanged", "FeedbackOutcome", "KeySchema", "LabelTerms", "Snapshot", "UserKeys", "UserState",
+           "UserStore"]
 log = logging.getLogger("service.store")
 T = TypeVar("T")
 
@@ -63,11 +68,14 @@ class UserStore:
         feedback_id_ttl_s: int,
         backoff_s: float,
         max_in_flight: int | None = None,
+        feedback_id_max: int = 1000,
+        history_max: int = 200,
     ) -> None:
         self.redis = redis
         self.key_schema = KeySchema(prefix, model_version)
         self.num_heads = num_heads
         self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
+        self.feedback_id_max, self.history_max = feedback_id_max, history_max
         self._down_until = 0.0
         # The cluster client raises at once when a node's pool is exhausted instead of waiting
         # for a free connection like the standalone pool: callers wait for a permit instead.
@@ -75,43 +83,27 @@ class UserStore:
             asyncio.Semaphore(max_in_flight) if max_in_flight else contextlib.nullcontext()
         )
 
-    @staticmethod
-    def connect(url: str, *, timeout_s: float, max_connections: int, cluster: bool = False) -> Redis | RedisCluster:
-        """A client whose every command fails within ~2 x timeout_s when Redis is gone (one
-        immediate retry on a fresh connection: pooled sockets die when Redis restarts; the retry
-        cannot apply a feedback twice, the script dedupes by feedback id). ``cluster``: ``url``
-        names any node of a Redis Cluster; the client discovers the others on first use."""
-        if cluster:
-            return RedisCluster.from_url(
-                url,
-                max_connections=max_connections,  # per node
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                decode_responses=True,
-                retry=Retry(NoBackoff(), 1),
-                health_check_interval=0,
-            )
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=max(1.0, 4 * timeout_s),  # waiting for a free pooled connection is load, not an outage
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=0,
-        )
-        return Redis(connection_pool=pool)
+    connect = staticmethod(connect_redis)  # service/redis_client.py
 
     # ---- keys -----------------------------------------------------------------------------
     def keys(self, user_id: str) -> UserKeys:
         return self.key_schema.user(user_id)
 
     # ---- reads ----------------------------------------------------------------------------
+    async def read(self, user_id: str, feedback_ids: Sequence[str] = ()) -> Snapshot:
+        """The state, whether it must be rebuilt from the kept history, and per id its first
+        outcome if it was applied before: one round trip (one script)."""
+        ids = list(feedback_ids)
+        keys = list(self.keys(user_id))
+        raw = await self._call("get", lambda: self.redis.eval(READ_USER, len(keys), *keys, *ids))
+        state = self._state(raw[: len(FIELDS)])
+        history_len, context_kept = int(raw[len(FIELDS)]), int(raw[len(FIELDS) + 1])
+        previous = [outcome_from_json(p, applied=False) if p else None for p in raw[len(FIELDS) + 2:]]
+        return Snapshot(state, previous, state is None and (history_len > 0 or context_kept > 0))
+
     async def get(self, user_id: str) -> UserState | None:
         """One round trip; None for a user with no stored state."""
-        raw = await self._call("get", lambda: self.redis.hmget(self.keys(user_id).state, FIELDS))
-        return self._state(raw)
+        return (await self.read(user_id)).state
 
     async def get_with_feedback(
         self, user_id: str, feedback_id: str | None
@@ -124,18 +116,8 @@ class UserStore:
         self, user_id: str, feedback_ids: Sequence[str]
     ) -> tuple[UserState | None, list[FeedbackOutcome | None]]:
         """State and, per id, its first outcome if it was applied before (else None): one round trip."""
-        if not feedback_ids:
-            return await self.get(user_id), []
-        state_key, fb_key, _ = self.keys(user_id)
-
-        async def both() -> list:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hmget(state_key, FIELDS)
-            pipe.hmget(fb_key, list(feedback_ids))
-            return await pipe.execute()
-
-        raw, previous = await self._call("get", both)
-        return self._state(raw), [outcome_from_json(p, applied=False) if p else None for p in previous]
+        snapshot = await self.read(user_id, feedback_ids)
+        return snapshot.state, snapshot.previous
 
     # ---- writes ---------------------------------------------------------------------------
     async def apply_feedback(
@@ -148,13 +130,15 @@ class UserStore:
         feedback_id: str | None,
         expected_context: str | None = None,
         check_context: bool = False,
+        history: str | None = None,
     ) -> FeedbackOutcome:
         """Atomically apply one label. ``prior_logits`` (K,) = R p + b for the prompt,
         ``losses`` (K,) = -log sigmoid(r_k(chosen) - r_k(rejected)). A missing feedback_id gets a
-        random one, so a retried command after a lost reply cannot apply twice either."""
+        random one, so a retried command after a lost reply cannot apply twice either.
+        ``history``: the label's item for the user's kept history (see apply_labels)."""
         label = LabelTerms(self.feedback_id(feedback_id), prior_logits, losses)
         (outcome,) = await self.apply_labels(
-            user_id, [label], cfg, expected_context=expected_context, check_context=check_context
+            user_id, [label], cfg, expected_context=expected_context, check_context=check_context, history=[history]
         )
         return outcome
 
@@ -166,10 +150,18 @@ class UserStore:
         *,
         expected_context: str | None = None,
         check_context: bool = False,
+        history: Sequence[str | None] | None = None,
+        replay: bool = False,
+        attempt: str | None = None,
     ) -> list[FeedbackOutcome]:
         """Atomically apply a user's labels in order, each once by its id (one round trip, one
         script run). Raises :class:`ContextChanged` (nothing written) when ``check_context`` and the
-        stored context is not ``expected_context``."""
+        stored context is not ``expected_context``. ``history``: per label its JSON item for the
+        user's kept history (None: not recorded). ``replay``: rebuilding a state from that history
+        (nothing recorded; a new state takes the kept context). ``attempt``: the token marking
+        this call's results (a random one by default): a result it finds with its own token was
+        applied by a resent command, and is reported as applied."""
+        items = list(history) if history is not None else [None] * len(labels)
         args: list[str | int] = [
             self.num_heads,
             repr(float(cfg.tau)),
@@ -181,11 +173,18 @@ class UserStore:
             "1" if check_context else "0",
             expected_context or "",
             len(labels),
+            self.history_max,
+            self.feedback_id_max,
+            attempt or uuid.uuid4().hex,
+            "1" if replay else "0",
         ]
-        for label in labels:
+        for label, item in zip(labels, items, strict=True):
             if len(label.prior_logits) != self.num_heads or len(label.losses) != self.num_heads:
                 raise ValueError(f"expected {self.num_heads} prior logits and losses")
-            args += [label.feedback_id, *[repr(float(x)) for x in (*label.prior_logits, *label.losses)]]
+            terms = [float(x) for x in (*label.prior_logits, *label.losses)]
+            if not all(math.isfinite(x) for x in terms):  # never reaches a user's stored offset
+                raise InferenceFailed("the model gave non-finite values for this pair; nothing was stored")
+            args += [label.feedback_id, item or "", *[repr(x) for x in terms]]
         keys = list(self.keys(user_id))
         # EVAL with the script's text, not EVALSHA: always one round trip (EVALSHA costs two more, SCRIPT LOAD
         # and a retry, whenever Redis has lost its script cache: restart, failover); Redis still compiles it once
@@ -200,15 +199,19 @@ class UserStore:
         return given or f"auto-{uuid.uuid4().hex}"
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
-        """Store (or clear, with None or "") the user's stated preferences; returns the new state."""
-        state_key = self.keys(user_id).state
+        """Store (or clear, with None or "") the user's stated preferences, in the state and in the
+        key kept across model versions; returns the new state."""
+        keys = self.keys(user_id)
+        state_key = keys.state
 
         async def write() -> list:
             pipe = self.redis.pipeline(transaction=True)
             if context:
                 pipe.hset(state_key, "context", context)
+                pipe.set(keys.context, context, ex=self.user_ttl_s or None)
             else:
                 pipe.hdel(state_key, "context")
+                pipe.delete(keys.context)
             pipe.hincrby(state_key, "version", 1)
             pipe.hset(state_key, "updated_at", f"{time.time():.6f}")
             if self.user_ttl_s:
@@ -221,8 +224,22 @@ class UserStore:
         assert state is not None
         return state
 
+    async def kept(self, user_id: str) -> tuple[list[str], str | None]:
+        """The user's kept history (JSON items, oldest first) and context: one round trip."""
+        keys = self.keys(user_id)
+
+        async def both() -> list:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.lrange(keys.history, 0, -1)
+            pipe.get(keys.context)
+            return await pipe.execute()
+
+        items, context = await self._call("get", both)
+        return list(items), context or None
+
     async def delete(self, user_id: str) -> bool:
-        """Erase everything stored about the user; True if there was something."""
+        """Erase everything stored about the user (this version's state and ids, the kept history
+        and context); True if there was something."""
         removed = await self._call("delete", lambda: self.redis.delete(*self.keys(user_id)))
         return bool(removed)
 
@@ -266,4 +283,8 @@ class UserStore:
         return result
 
     def _state(self, raw: list | None) -> UserState | None:
-        return state_from_raw(raw, self.num_heads)
+        state, repaired = state_from_raw(raw, self.num_heads)
+        if repaired:
+            metrics.STATE_REPAIRED.inc()
+            log.warning("corrupt user state read as the prior")
+        return state

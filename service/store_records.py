@@ -4,6 +4,7 @@ update terms, and the key layout (the one place keys are built)."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -47,12 +48,26 @@ class UserKeys(NamedTuple):
 
     state: str  # hash: offset (JSON list of K floats), n, version, context, updated_at
     feedback: str  # hash: feedback_id -> first result (JSON)
-    feedback_times: str  # zset: feedback_id -> time (forgets ids after a TTL)
+    feedback_times: str  # zset: feedback_id -> time (forgets ids after a TTL or beyond the last N)
+    history: str  # list: the user's last labelled pairs (JSON), kept across model versions
+    context: str  # string: the user's stated preferences, kept across model versions
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of a user: the state under this model version, the first outcomes of the asked
+    feedback ids, and whether a state must be rebuilt from the kept history (model upgrade)."""
+
+    state: UserState | None
+    previous: list[FeedbackOutcome | None]  # per asked id: its first outcome, None if never applied
+    rebuild: bool  # no state under this version, but labelled pairs or a context kept from another
 
 
 @dataclass(frozen=True)
 class KeySchema:
-    """The one definition of the key layout: ``<prefix>:<model version>:{<user>}`` + ``:fb``, ``:fbt``."""
+    """The one definition of the key layout: ``<prefix>:<model version>:{<user>}`` + ``:fb``, ``:fbt``;
+    outside the model version, ``<prefix>:users:{<user>}:history`` and ``:context``. Every key of a
+    user carries the hash tag ``{<user>}``: one Redis Cluster slot."""
 
     prefix: str
     model_version: str
@@ -64,24 +79,48 @@ class KeySchema:
 
     def user(self, user_id: str) -> UserKeys:
         state = f"{self.namespace}:{{{user_id}}}"
-        return UserKeys(state, state + ":fb", state + ":fbt")
+        kept = f"{self.prefix}:users:{{{user_id}}}"
+        return UserKeys(state, state + ":fb", state + ":fbt", kept + ":history", kept + ":context")
 
 
-def state_from_raw(raw: list | None, num_heads: int) -> UserState | None:
-    """The HMGET of :data:`FIELDS` -> the state; None for a user with nothing stored."""
+def state_from_raw(raw: list | None, num_heads: int) -> tuple[UserState | None, bool]:
+    """The HMGET of :data:`FIELDS` -> (the state or None for a user with nothing stored, repaired).
+    A corrupt field (offset not K finite numbers, unparsable JSON or counters) reads as the
+    prior's value and ``repaired`` is True: one bad key never makes a user's requests fail."""
     if not raw or all(v is None for v in raw):
-        return None
+        return None, False
     offset_raw, n, version, context, updated_at = raw
-    offset = json.loads(offset_raw) if offset_raw else []
-    if len(offset) != num_heads:
-        offset = [0.0] * num_heads
-    return UserState(
-        offset=[float(x) for x in offset],
-        n_feedback=int(n or 0),
-        context=context or None,
-        version=int(version or 0),
-        updated_at=float(updated_at) if updated_at else None,
-    )
+    offset, bad_offset = _offset(offset_raw, num_heads)
+    n_feedback, bad_n = _number(n, int)
+    version_no, bad_version = _number(version, int)
+    updated, bad_time = _number(updated_at, float)
+    state = UserState(offset=offset, n_feedback=int(n_feedback or 0), context=context or None,
+                      version=int(version_no or 0), updated_at=updated)
+    return state, bad_offset or bad_n or bad_version or bad_time
+
+
+def _offset(raw: str | None, num_heads: int) -> tuple[list[float], bool]:
+    """(K,) finite offset, or zeros (the prior) and True when the stored one is not that."""
+    if not raw:
+        return [0.0] * num_heads, False
+    try:
+        values = [float(x) for x in json.loads(raw)]
+    except (ValueError, TypeError):
+        return [0.0] * num_heads, True
+    if len(values) != num_heads or not all(math.isfinite(x) for x in values):
+        return [0.0] * num_heads, True
+    return values, False
+
+
+def _number(raw: str | None, kind: type) -> tuple[float | int | None, bool]:
+    """A stored counter or time; None and True when it is not a finite number."""
+    if raw is None or raw == "":
+        return None, False
+    try:
+        value = kind(raw)
+    except (ValueError, TypeError):
+        return None, True
+    return (value, False) if math.isfinite(value) else (None, True)
 
 
 def outcome_from_json(payload: str, *, applied: bool) -> FeedbackOutcome:

@@ -16,7 +16,8 @@ router = APIRouter(tags=["model"])
 
 @router.get("/v1/model", response_model=ModelCard, responses=errors(401, 403, 503, 504))
 async def model_card(runtime: RuntimeDep, _: Reader) -> ModelCard:
-    """Backbone, number of heads, head descriptions, training data and measured accuracy."""
+    """Backbone, number of heads, head descriptions and cards (what each head stands for, from the
+    training data), training data and measured accuracy."""
     limits = dataclasses.asdict(runtime.limits) | {"max_body_bytes": runtime.settings.max_body_bytes}
     card = dataclasses.asdict(runtime.config) | {
         "model_version": runtime.config.version,

@@ -7,6 +7,7 @@ import dataclasses
 from fastapi import APIRouter, Response
 
 from service.deps import Api, ReadApi, UserPath, WriteApi
+from service.errors import UserNotFound
 from service.openapi import errors
 from service.schemas import ContextRequest, UserResponse
 from service.store import UserState
@@ -26,7 +27,11 @@ def _view(api: Api, user_id: str, state: UserState) -> UserResponse:
 @router.get("/v1/users/{user_id}", response_model=UserResponse, responses=errors(401, 403, 404, 422, 503, 504))
 async def get_user(user_id: UserPath, api: ReadApi) -> UserResponse:
     """The user's stored state; 404 for a user with none."""
-    return _view(api, user_id, await api.engine.user(api.caller.user_key(user_id)))
+    try:
+        state = await api.engine.user(api.caller.user_key(user_id))
+    except UserNotFound:  # named by the caller's id, never the store's (tenant-namespaced) key
+        raise UserNotFound(f"no state stored for user {user_id}") from None
+    return _view(api, user_id, state)
 
 
 @router.put(

@@ -31,3 +31,23 @@ def test_context_offset_is_one_exact_hedge_pseudo_label():
     c = context_offset(torch.tensor([2.0, 0.0]), torch.zeros(2), RoutingConfig(context_strength=1.0))
     assert torch.allclose(c, torch.tensor([0.283110, -0.283110]), atol=1e-5)
     assert torch.equal(context_offset(torch.tensor([2.0, 0.0]), torch.zeros(2), RoutingConfig(context_strength=0.0)), torch.zeros(2))
+
+
+def test_label_head_information_is_zero_where_heads_agree_and_largest_where_they_disagree():
+    from model.active import label_head_information
+
+    r_a = torch.tensor([[3.0, 3.0], [3.0, -3.0], [0.5, -0.5]])
+    info = label_head_information(torch.zeros(2), torch.zeros(3, 2), r_a, torch.zeros(3, 2))
+    assert abs(float(info[0])) < 1e-6
+    assert float(info[1]) > float(info[2]) > 0
+    pick, _ = best_query(torch.zeros(2), torch.zeros(3, 2), r_a, torch.zeros(3, 2), CFG, criterion="information")
+    assert pick == 1
+
+
+def test_label_head_information_matches_the_bald_formula_by_hand():
+    from model.active import label_head_information
+
+    # w = (1/2, 1/2), s = (sigmoid(2), sigmoid(-2)) = (0.880797, 0.119203): p = 1/2, H(p) = ln 2,
+    # H(s_k) = 0.365334 each -> I = 0.693147 - 0.365334 = 0.327813
+    info = label_head_information(torch.zeros(2), torch.zeros(1, 2), torch.tensor([[2.0, -2.0]]), torch.zeros(1, 2))
+    assert abs(float(info[0]) - 0.327813) < 1e-5

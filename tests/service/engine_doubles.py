@@ -17,7 +17,7 @@ import torch
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig, update_offset
 from service.errors import StoreUnavailable
-from service.store import ContextChanged, FeedbackOutcome, UserState
+from service.store import ContextChanged, FeedbackOutcome, Snapshot, UserState
 
 D, K = 8, 3
 ROUTER_BIAS = (0.3, 0.0, -0.3)
@@ -97,6 +97,15 @@ class InMemoryStore:
         self._check()
         return self.states.get(user_id)
 
+    async def read(self, user_id: str, feedback_ids: Sequence[str] = ()) -> Snapshot:
+        self._check()
+        previous = [self.outcomes.get((user_id, i)) for i in feedback_ids]
+        return Snapshot(self.states.get(user_id), [p and replace(p, applied=False) for p in previous], False)
+
+    @staticmethod
+    def feedback_id(given: str | None) -> str | None:
+        return given
+
     async def get_with_feedback(self, user_id: str, feedback_id: str | None
                                 ) -> tuple[UserState | None, FeedbackOutcome | None]:
         self._check()
@@ -105,7 +114,7 @@ class InMemoryStore:
 
     async def apply_feedback(self, user_id: str, prior_logits: list[float], losses: list[float], cfg: RoutingConfig,
                              *, feedback_id: str | None, expected_context: str | None = None,
-                             check_context: bool = False) -> FeedbackOutcome:
+                             check_context: bool = False, history: str | None = None) -> FeedbackOutcome:
         self._check()
         if feedback_id and (user_id, feedback_id) in self.outcomes:
             return replace(self.outcomes[user_id, feedback_id], applied=False)

@@ -122,9 +122,10 @@ def test_same_feedback_id_applies_once_and_returns_the_first_result(prefix: str)
 
 def test_keys_are_versioned_and_hash_tagged_per_user(prefix: str):
     store = make_store(prefix)
-    state, fb, fbt = store.keys("dave")
+    state, fb, fbt, history, context = store.keys("dave")
     assert state == f"{prefix}:v-test:{{dave}}"
     assert fb.startswith(state) and fbt.startswith(state)
+    assert history == f"{prefix}:users:{{dave}}:history" and context == f"{prefix}:users:{{dave}}:context"
     run(store.close())
 
 
@@ -171,7 +172,7 @@ def test_user_state_gets_a_ttl(prefix: str):
             await store.close()
         return store.keys("gina")
 
-    state_key, fb_key, _ = run(go())
+    state_key, fb_key, *_ = run(go())
     client = redis.Redis.from_url(TEST_REDIS_URL)
     assert 0 < client.ttl(state_key) <= 123 and 0 < client.ttl(fb_key) <= 60
 
