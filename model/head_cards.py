@@ -106,12 +106,23 @@ def summary_text(card: dict[str, Any]) -> str:
     if card["best_for"]:
         more = card["best_for_count"] - len(card["best_for"])
         parts.append("best head for: " + fits(card["best_for"]) + (f" and {more} more" if more > 0 else ""))
-    else:
+    elif card["agrees_most"]:
         parts.append("best head for no labelled group; agrees most with: " + fits(card["agrees_most"][:1]))
+    else:
+        parts.append("no validation pairs to measure it on")
     if card["top_responses"]:
-        parts.append(f'scores higher than the other heads: "{snippet(card["top_responses"][0], SUMMARY_SNIPPET_CHARS)}"')
-        parts.append(f'lower: "{snippet(card["bottom_responses"][0], SUMMARY_SNIPPET_CHARS)}"')
+        top, bottom = (snippet(card[key][0], SUMMARY_SNIPPET_CHARS) for key in ("top_responses", "bottom_responses"))
+        parts.append(f'scores higher than the other heads: "{top}"; lower: "{bottom}"')
     return "; ".join(parts)
+
+
+def card_label(best_for: list[dict[str, Any]], agrees: list[dict[str, Any]], expert: bool) -> str:
+    """The group a head is best for; else "expert", or the group it agrees with most ("near ...")."""
+    if best_for:
+        return best_for[0]["group"]
+    if expert:
+        return "expert"
+    return f"near {agrees[0]['group']}" if agrees else "no labelled group"
 
 
 def build_head_cards(
@@ -133,7 +144,7 @@ def build_head_cards(
         n = min(RESPONSES_PER_CARD, len(order) // 2)
         card: dict[str, Any] = {
             "head": k,
-            "name": f"head {k} · {mine[0]['group'] if mine else 'expert' if k == expert_head else 'no group'}",
+            "name": f"head {k} · {card_label(mine, agrees, k == expert_head)}",
             "expert": k == expert_head,
             "best_for": [group_entry(r, k) for r in mine[:GROUPS_PER_CARD]],
             "best_for_count": len(mine),
@@ -171,7 +182,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-data", action="append", metavar="PATH", help="as model.train --val-data (default: recorded)")
     p.add_argument("--user-column", default=None, help="as model.train --user-column (default: recorded)")
     p.add_argument("--data-root", type=Path, default=None, help="folder holding dsp/ and relabeled_hh/")
-    p.add_argument("--backbone", type=Path, default=None, help="the checkpoint's backbone dir (default: all-MiniLM-L6-v2)")
+    p.add_argument("--backbone", type=Path, default=None,
+                   help="the checkpoint's backbone directory (default: all-MiniLM-L6-v2)")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")

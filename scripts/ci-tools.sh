@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System tools some tests use (they skip, saying why, where a tool is missing):
 # chromium + chromedriver (playground browser test), docker-compose (compose file check),
-# prometheus (promtool: prometheus.yml, the alert rules and their unit tests). Needs root and Debian's package lists.
+# prometheus (promtool: prometheus.yml, the alert rules and their unit tests), nginx-light (docker/nginx.conf
+# run for real: /metrics refused). Needs root and Debian's package lists.
 set -euo pipefail
-pkgs=(chromium chromium-driver docker-compose prometheus)
+pkgs=(chromium chromium-driver docker-compose prometheus nginx-light)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then

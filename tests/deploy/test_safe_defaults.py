@@ -3,7 +3,7 @@ Redis and Grafana passwords and renders with auth on; nothing carries a default 
 not route /metrics; the Kubernetes base (and the GPU overlay) runs with auth on, the keys and the Redis
 password from Secrets, and a Redis that requires that password and never evicts (maxmemory-policy
 noeviction); a real redis-server run with those arguments behaves so, and the service's Redis client
-authenticates with the URL the deployments build."""
+authenticates with the URL the deployments build, which its logs never show whole."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import redis
 import yaml
 
 from service.harness import free_port
+from service.logs import redact
 from service.store import UserStore
 from tests.deploy.deploy_files import (
     COMPOSE, COMPOSE_SECRETS, K8S_BASE, ROOT, compose_secrets, gpu_deployment, k8s_docs, k8s_kind,
@@ -215,6 +216,8 @@ def test_k8s_rendered_by_kustomize_keeps_auth_and_secrets(overlay: str):
     (deployment,) = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "Deployment"]
     env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
     assert env["MICRO_AUTH"]["value"] == "on" and secret_ref(env["REDIS_PASSWORD"])
+    names = list(env)
+    assert names.index("REDIS_PASSWORD") < names.index("MICRO_REDIS_URL")  # still expandable after the patch
     assert "Secret" not in {d["kind"] for d in yaml.safe_load_all(result.stdout) if d}
 
 
@@ -272,3 +275,14 @@ def test_the_service_client_authenticates_with_the_url_the_deployments_build(k8s
             await client.aclose()
 
     assert asyncio.run(ping()) is True
+
+
+def test_the_redis_url_the_deployments_build_is_redacted_in_logs(tmp_path: Path):
+    password = secrets.token_hex(24)
+    env = k8s_kind("Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    k8s_url = next(e["value"] for e in env if e["name"] == "MICRO_REDIS_URL").replace("$(REDIS_PASSWORD)", password)
+    compose_url = rendered_compose(tmp_path, compose_secrets() | {"MICRO_REDIS_PASSWORD": password})[
+        "services"]["micro"]["environment"]["MICRO_REDIS_URL"]
+    for url in (k8s_url, compose_url):
+        line = redact(f"MICRO_REDIS_URL={url!r} is not a usable Redis URL")
+        assert password not in line and ":6379/0" in line, line  # the host stays, for the operator

@@ -44,8 +44,8 @@ def test_root_serves_the_playground_page(client: httpx.Client):
     assert "https://" not in reply.text  # no CDN
 
 
-@pytest.mark.parametrize("name, media", [("playground.js", "text/javascript"), ("playground-view.js", "text/javascript"),
-                                         ("playground.css", "text/css")])
+@pytest.mark.parametrize("name, media", [("playground.js", "text/javascript"),
+                                         ("playground-view.js", "text/javascript"), ("playground.css", "text/css")])
 def test_static_assets_are_served_with_their_media_type(client: httpx.Client, name: str, media: str):
     reply = client.get(f"/static/{name}")
     assert reply.status_code == 200 and reply.headers["content-type"].startswith(media)
@@ -155,16 +155,26 @@ def text_of(driver, element_id: str) -> str:
     return js(driver, f"return document.getElementById('{element_id}').textContent;")
 
 
+def value_of(driver, element_id: str) -> str:
+    return js(driver, f"return document.getElementById('{element_id}').value;")
+
+
+def all_of(driver, selector: str, expression: str) -> list:
+    """``expression`` of ``e``, for every element matching ``selector``."""
+    return js(driver, f"return Array.from(document.querySelectorAll('{selector}'), e => {expression});")
+
+
 def shown_weights(driver) -> list[float]:
-    return js(driver, "return Array.from(document.querySelectorAll('#weights [data-head]'), r => Number(r.dataset.weight));")
+    return all_of(driver, "#weights [data-head]", "Number(e.dataset.weight)")
 
 
 def history_columns(driver) -> list[int]:
-    return js(driver, "return Array.from(document.querySelectorAll('#history .history-column'), g => Number(g.dataset.n));")
+    return all_of(driver, "#history .history-column", "Number(e.dataset.n)")
 
 
 def status(driver) -> tuple[str, bool]:
-    return text_of(driver, "status"), js(driver, "return document.getElementById('status').classList.contains('error');")
+    is_error = js(driver, "return document.getElementById('status').classList.contains('error');")
+    return text_of(driver, "status"), is_error
 
 
 def settle(driver, condition: Callable[[], object] = lambda: True) -> None:
@@ -209,12 +219,12 @@ def test_playground_flows_show_head_cards_and_leave_no_console_error(browser, ca
     card = httpx.get(carded_server + "/v1/model", timeout=30).json()
     names = [c["name"] for c in card["head_cards"]]
     open_page(driver, carded_server)
-    first = js(driver, "return document.getElementById('user-id').value;")
+    first = value_of(driver, "user-id")
     assert status(driver) == ("Ready: edit the texts, score them, and say which response you prefer.", False)
 
     # head cards: the list, and the weight bars named after them with the summary on hover
-    assert js(driver, "return Array.from(document.querySelectorAll('#head-cards .head-name'), e => e.textContent);") == names
-    labels = js(driver, "return Array.from(document.querySelectorAll('#weights .bar-label'), e => [e.firstChild.nextSibling.textContent, e.title]);")
+    assert all_of(driver, "#head-cards .head-name", "e.textContent") == names
+    labels = all_of(driver, "#weights .bar-label", "[e.firstChild.nextSibling.textContent, e.title]")
     assert [name for name, _ in labels] == names
     assert all(title == f"{c['name']}: {c['summary']}" for (_, title), c in zip(labels, card["head_cards"]))
 
@@ -223,8 +233,8 @@ def test_playground_flows_show_head_cards_and_leave_no_console_error(browser, ca
     assert history_columns(driver) == [] and js(driver, "return document.getElementById('suggestion').dataset.pair;")
     assert f"/v1/users/{first}" not in requested_paths(driver)
     click(driver, "new-user")
-    settle(driver, lambda: js(driver, "return document.getElementById('user-id').value;") != first)
-    user = js(driver, "return document.getElementById('user-id').value;")
+    settle(driver, lambda: value_of(driver, "user-id") != first)
+    user = value_of(driver, "user-id")
     assert text_of(driver, "n-feedback") == "0"
 
     click(driver, "score")
@@ -241,15 +251,15 @@ def test_playground_flows_show_head_cards_and_leave_no_console_error(browser, ca
     click(driver, "prefer-1")
     settle(driver, lambda: history_columns(driver) == [1, 2])
     stored = httpx.get(f"{carded_server}/v1/users/{user}", timeout=10).json()
-    heights = js(driver, "return Array.from(document.querySelectorAll('#history .history-column:last-child rect'), r => Number(r.getAttribute('height')));")
+    heights = all_of(driver, "#history .history-column:last-child rect", "Number(e.getAttribute('height'))")
     assert [h / sum(heights) for h in heights] == pytest.approx(stored["base_weights"], abs=1e-3)
 
     # the suggested pair goes into A and B
     pair = [int(i) for i in js(driver, "return document.getElementById('suggestion').dataset.pair;").split(",")]
-    candidates = [line.strip() for line in js(driver, "return document.getElementById('candidates').value;").splitlines()]
+    candidates = [line.strip() for line in value_of(driver, "candidates").splitlines()]
     click(driver, "use-suggestion")
     settle(driver, lambda: status(driver)[0].startswith("The suggested pair"))
-    assert [js(driver, f"return document.getElementById('response-{i}').value;") for i in (0, 1)] == \
+    assert [value_of(driver, f"response-{i}") for i in (0, 1)] == \
         [candidates[pair[0]], candidates[pair[1]]]
 
     # switching users: labels given follow the user (a fresh one, then back)
@@ -299,8 +309,7 @@ def test_an_old_checkpoint_names_heads_by_their_descriptions_and_labels_move_the
     driver = browser
     open_page(driver, server)
     descriptions = httpx.get(server + "/v1/model", timeout=10).json()["head_descriptions"]
-    assert js(driver, "return Array.from(document.querySelectorAll('#head-cards .head-name'), e => e.textContent);") == \
-        [d.split(": ")[0] for d in descriptions]
+    assert all_of(driver, "#head-cards .head-name", "e.textContent") == [d.split(": ")[0] for d in descriptions]
     before = shown_weights(driver)
     assert len(before) == len(descriptions) and text_of(driver, "weights-source") == "prior"
     p_before = float(text_of(driver, "p-first").rstrip("%"))

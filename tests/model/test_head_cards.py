@@ -90,6 +90,8 @@ def test_a_head_no_group_prefers_names_the_group_it_agrees_with_most_and_the_exp
     assert cards[2]["best_for"] == [] and cards[2]["expert"] and cards[2]["name"] == "head 2 · expert"
     assert "best head for no labelled group; agrees most with: ann" in cards[2]["summary"]
     assert cards[2]["summary"].startswith("the backbone's own score head")
+    cards = build_head_cards(model, val, groups, pairs, train)
+    assert cards[2]["name"] == "head 2 · near ann" and not cards[2]["expert"]
 
 
 def test_groups_with_too_few_pairs_are_not_quoted_when_others_have_enough():
@@ -140,7 +142,8 @@ def test_training_writes_cards_and_the_command_recomputes_them_leaving_heads_and
                                                                                          tiny_backbone):
     data = write(tmp_path / "pairs.jsonl", tiny_rows(64))
     out, cache = tmp_path / "ck", tmp_path / "cache"
-    train_main(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(out), *FAST])
+    train_main(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(out),
+                *FAST])
     trained = json.loads((out / CONFIG_FILE).read_text())
     assert len(trained["head_cards"]) == trained["num_heads"]
     assert {e["group"] for c in trained["head_cards"] for e in c["agrees_most"]} == {"ann", "bob"}
