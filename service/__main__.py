@@ -1,12 +1,14 @@
 """``python -m service``: serve the API with uvicorn, configured by MICRO_* environment variables.
 
 SIGTERM / SIGINT: readiness turns false at once (``/health/ready`` answers 503), the listener
-closes after ``MICRO_SHUTDOWN_DELAY_S``, requests in flight are drained (up to 10 s), then the
-lifespan closes the batcher and Redis and the process exits 0."""
+closes after ``MICRO_SHUTDOWN_DELAY_S``, requests in flight are drained until
+``MICRO_SHUTDOWN_GRACE_S`` after the signal (the rest are answered 503 with Retry-After,
+service/shutdown.py), then the lifespan closes the batcher and Redis and the process exits 0."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from types import FrameType
@@ -19,7 +21,7 @@ from service.config import Settings
 from service.logs import log_config, redact, setup_logging
 
 log = logging.getLogger("service.main")
-GRACEFUL_SHUTDOWN_S = 10  # in-flight requests get this long to finish after the listener closes
+GRACEFUL_SHUTDOWN_S = 5  # beyond the app's grace period: time for its 503s to be sent before uvicorn cancels
 
 
 class DrainingServer(uvicorn.Server):
@@ -72,9 +74,12 @@ def main() -> int:
         log_config=log_config(settings.log_level),
         access_log=False,  # the middleware logs each request with its id
         lifespan="on",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        # the app answers what is left 503 at MICRO_SHUTDOWN_GRACE_S after the signal (service/shutdown.py);
+        # uvicorn's own limit, counted from the listener's close, only backs that up
+        timeout_graceful_shutdown=max(settings.shutdown_grace_s - settings.shutdown_delay_s, 0) + GRACEFUL_SHUTDOWN_S,
     )
     server = DrainingServer(config, app, settings.shutdown_delay_s)
+    signal.signal(signal.SIGTERM, lambda *_: None)  # uvicorn re-raises SIGTERM after a graceful shutdown: exit 0
     server.run()
     return 0 if server.started else 3
 

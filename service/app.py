@@ -1,6 +1,7 @@
 """FastAPI factory. Nothing is built at import time: ``create_app(settings)`` wires routes,
 error handlers and middleware; the lifespan loads the model and connects Redis, and fails
-fast (the process exits) with a message that says which setting to fix."""
+fast (the process exits) with a message that says which setting to fix. On SIGTERM requests in
+flight get MICRO_SHUTDOWN_GRACE_S to finish; the rest are answered 503 (service/shutdown.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from service.openapi import install_openapi
 from service.routes import compat, feedback, health, model_card, next_query, playground, score, score_batch, users
 from service.routes.api_docs import install_docs
 from service.runtime import StartupError, running
+from service.shutdown import GraceMiddleware, GracePeriod
 
 log = logging.getLogger("service.app")
 API_VERSION = "1.0.0"
@@ -25,10 +27,11 @@ API_VERSION = "1.0.0"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model, connect Redis and start the batcher; on shutdown stop them in reverse."""
+    """Load the model, connect Redis and start the batcher; on shutdown stop them in reverse.
+    From the exit signal on, the grace period runs (requests still waiting at its end: 503)."""
     settings: Settings = app.state.settings
     try:
-        async with running(settings) as runtime:
+        async with running(settings) as runtime, app.state.grace.watching(lambda: app.state.draining):
             app.state.runtime = runtime
             try:
                 yield
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(compat.url_key_router)
     install_docs(app)
     install_openapi(app)
+    app.state.grace = GracePeriod(settings.shutdown_grace_s, settings.retry_after_s)
+    app.add_middleware(GraceMiddleware, grace=app.state.grace)  # inside RequestContext: its 503s are logged
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
                        api_keys=app.state.api_keys, url_keys=settings.url_keys)  # keys checked before any body read
     return app

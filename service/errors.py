@@ -82,6 +82,10 @@ class NotReady(ServiceError, status=503, title="Model not loaded yet"):
     """The model is loading, or the server is shutting down."""
 
 
+class ShuttingDown(ServiceError, status=503, title="Server shutting down"):
+    """The shutdown grace period (MICRO_SHUTDOWN_GRACE_S) ran out before this request was answered."""
+
+
 class RequestTimedOut(ServiceError, status=504, title="Request took too long"):
     """No answer within the request deadline."""
 

@@ -29,7 +29,7 @@ from typing import Self
 from model.paths import REPO_ROOT
 
 READY_TIMEOUT_S = 180.0  # loading the backbone on a busy 2-core machine takes tens of seconds
-STOP_TIMEOUT_S = 20.0  # SIGTERM drains requests in flight (up to 10 s) after MICRO_SHUTDOWN_DELAY_S
+STOP_TIMEOUT_S = 30.0  # SIGTERM drains requests in flight for up to MICRO_SHUTDOWN_GRACE_S (default 20 s)
 
 
 class ServiceStartError(RuntimeError):
@@ -75,8 +75,8 @@ def answers_200(url: str, timeout_s: float = 2.0) -> bool:
 
 class ServiceProcess:
     """One ``python -m service`` child. ``ready_path``: the health route that must answer 200
-    (``/health/ready``: model warm and Redis answering; ``/health/live``: serving HTTP, which a
-    server whose Redis is meant to go away needs)."""
+    (``/health/ready``: model loaded and warm, whether Redis answers or not; ``/health/live``:
+    serving HTTP)."""
 
     def __init__(self, log_path: Path, *, ready_path: str = "/health/ready", **settings: object) -> None:
         self.log_path, self.ready_path, self.settings = Path(log_path), ready_path, settings
@@ -138,7 +138,7 @@ class ServiceProcess:
     # ---- inspection ----------------------------------------------------------------------
     @property
     def exit_code(self) -> int | None:
-        """None while running (or before start); -15 after an unhandled SIGTERM."""
+        """None while running (or before start); 0 after a graceful SIGTERM."""
         return None if self.proc is None else self.proc.poll()
 
     def log_tail(self, n: int = 40) -> str:

@@ -5,7 +5,9 @@ The SIGTERM test ends the module's server, so it comes last."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -83,14 +85,27 @@ def test_redis_killed_mid_burst_scores_flow_feedback_is_503_and_counts_match(
     assert sources["prior_degraded"] > 0, sources
 
     redis_server.restart()  # replays its AOF
-    service.wait_ready(timeout_s=20)  # recovers by itself, no restart of the service
-    ok_per_user = Counter(user for kind, user, r in results if kind == "feedback" and r.status_code == 200)
+    service.wait_ready(timeout_s=20)  # the model never left: ready throughout
     with httpx.Client(base_url=service.url, timeout=30) as c:
+        # the documented client behaviour: a 503 is retried with the same feedback_id until answered. A
+        # feedback applied just before Redis died, whose reply was lost, then answers 200 (applied once)
+        for kind, user, r in results:
+            if kind == "feedback" and r.status_code == 503:
+                retry_until_200(c, "/v1/feedback", json.loads(r.request.content))
         for user in USERS:
+            acknowledged = {f"burst-{i}" for i in range(1, N_BURST, 2) if request_of(i)[1] == user}
             got = c.get(f"/v1/users/{user}")
-            n = got.json()["n_feedback"] if got.status_code == 200 else 0
-            assert n == ok_per_user[user], (user, n, ok_per_user[user])
+            assert got.status_code == 200 and got.json()["n_feedback"] == len(acknowledged), (user, got.text)
         assert c.post("/v1/feedback", json=request_of(1)[2] | {"feedback_id": "after"}).status_code == 200
+
+
+def retry_until_200(c: httpx.Client, path: str, body: dict, timeout_s: float = 20.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while (r := c.post(path, json=body)).status_code == 503:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    return r
 
 
 async def load_then_sigterm(service: ServiceProcess) -> tuple[list[httpx.Response], int]:
