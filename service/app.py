@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.admission import Admission
 from service.auth import load_keys
 from service.config import Settings
 from service.errors import install_error_handlers
@@ -64,7 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     install_openapi(app)
     app.state.grace = GracePeriod(settings.shutdown_grace_s, settings.retry_after_s)
+    app.add_middleware(Admission, budget_tokens=settings.admission_budget_tokens, retry_after_s=settings.retry_after_s,
+                       bytes_per_token=settings.admission_bytes_per_token, cap_tokens=settings.admission_cap_tokens)
     app.add_middleware(GraceMiddleware, grace=app.state.grace)  # inside RequestContext: its 503s are logged
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
-                       api_keys=app.state.api_keys, url_keys=settings.url_keys)  # keys checked before any body read
+                       api_keys=app.state.api_keys, url_keys=settings.url_keys,  # keys checked before any body read
+                       trim_after_bytes=settings.trim_after_bytes)
     return app

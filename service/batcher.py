@@ -1,15 +1,18 @@
 """Dynamic batching in front of the backbone: one owner task, one worker thread.
 
-Requests call :meth:`Batcher.embed` with their items (opaque here: token ids for the service)
-and token counts. The owner task waits at most ``max_wait_s`` after the oldest waiting text
-arrived for company, then takes the oldest waiting texts, ``sort_window`` batches' worth of
-them in arrival order, sorts those by length and cuts them into batches of at most
-``max_batch_size`` texts and ``max_batch_tokens`` padded tokens (batch x longest): similar
-lengths pad little, which on a CPU is most of the gain of batching. The batches of that plan
-run one after the other in the worker thread, so the event loop never blocks; texts arriving
-meanwhile wait for the next plan (no text waits longer than one plan). A request larger than a
-plan is split over several. With ``batching=False`` a plan holds one request's texts only: the
-naive baseline (one forward per request) that bench/load.py compares against.
+Requests call :meth:`Batcher.embed` with their items (opaque here: token ids for the service),
+token counts and tenant. The owner task waits at most ``max_wait_s`` after the oldest waiting
+text arrived for company, then takes up to ``sort_window`` batches' worth of waiting texts in
+fair order (service/fair_queue.py: tenants by their share of tokens, a tenant's requests
+round-robin), sorts those by length and cuts them into batches of at most ``max_batch_size``
+texts and ``max_batch_tokens`` padded tokens (batch x longest) at the least padding +
+per-forward cost: similar lengths pad little, which on a CPU is most of the gain of batching.
+The batches of that plan run one after the other in the worker thread (the event loop never
+blocks), the batch holding the first texts taken first. When a request arrives while a plan
+still has batches to run, those go back to the queue and a new plan is made after the running
+batch: a small request waits for at most about one batch, however large the requests ahead of
+it. With ``batching=False`` a plan holds one request's texts only: the naive baseline (one
+forward per request) that bench/ compares against.
 
 Guarantees: each request gets exactly its rows back, in order (a forward that returns
 another number of rows fails the batch); requests cancelled while waiting (client gone,
@@ -36,30 +39,23 @@ import torch
 
 from service import metrics
 from service.errors import InferenceFailed, NotReady, QueueFull
+from service.fair_queue import FairQueue, Item, Job
 
 log = logging.getLogger("service.batcher")
 Forward = Callable[[list[Any]], torch.Tensor]  # (B,) items -> (B, D); runs in the worker thread
 
 
-@dataclass(eq=False)
-class _Job:
-    texts: Sequence[Any]  # what ``forward`` reads: texts, or (text, window) pairs
-    lengths: Sequence[int]
-    future: asyncio.Future
-    enqueued: float
-    next: int = 0  # first text not yet taken into a batch
-    done: int = 0  # rows received
-    out: torch.Tensor | None = None  # (N, D), filled as batches come back
-    started: bool = False
-
-
 @dataclass
 class _Batch:
-    items: list[tuple[_Job, int]] = field(default_factory=list)  # (job, row index in the job)
+    items: list[Item] = field(default_factory=list)
     longest: int = 0
+    first: int = 0  # fair-order rank of its first-taken text: the plan runs batches by it
 
     def padded_tokens(self) -> int:
         return len(self.items) * self.longest
+
+    def real_tokens(self) -> int:
+        return sum(int(job.lengths[i]) for job, i in self.items)
 
 
 class Batcher:
@@ -81,7 +77,8 @@ class Batcher:
         self.forward_overhead_tokens = forward_overhead_tokens
         self.max_batch_size, self.max_batch_tokens = max_batch_size, max_batch_tokens
         self.max_wait_s, self.max_queue, self.retry_after_s = max_wait_s, max_queue, retry_after_s
-        self._jobs: deque[_Job] = deque()  # requests with texts not yet planned
+        self._queue = FairQueue()  # requests with texts not yet planned
+        self._arrived = False  # a request arrived since the plan was made: re-plan after the running batch
         self._plan: deque[_Batch] = deque()  # batches cut from the last sorted window, not yet run
         self._queued = 0  # texts waiting (not yet in a batch)
         self._wakeup = asyncio.Event()
@@ -104,10 +101,10 @@ class Batcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         batches = [*self._plan, *([self._running] if self._running else [])]
-        for job in {*self._jobs, *(job for batch in batches for job, _ in batch.items)}:
+        for job in {*self._queue.jobs(), *(job for batch in batches for job, _ in batch.items)}:
             if not job.future.done():
                 job.future.set_exception(NotReady("the server is shutting down"))
-        self._jobs.clear()
+        self._queue = FairQueue()
         self._plan.clear()
         self._running = None
         self._set_queued(0)
@@ -119,8 +116,9 @@ class Batcher:
         return self._queued
 
     # ---- request side ---------------------------------------------------------------------
-    async def embed(self, texts: Sequence[Any], lengths: Sequence[int]) -> torch.Tensor:
-        """(N,) items and their token counts -> (N, D) float32 embeddings, in order."""
+    async def embed(self, texts: Sequence[Any], lengths: Sequence[int], tenant: str | None = None) -> torch.Tensor:
+        """(N,) items and their token counts -> (N, D) float32 embeddings, in order. ``tenant``:
+        whose share of the model the texts use (None: one shared share)."""
         if len(texts) != len(lengths):
             raise ValueError("one token count per text")
         if self._task is None or self._task.done():
@@ -133,8 +131,9 @@ class Batcher:
                 retry_after_s=self.retry_after_s,
             )
         loop = asyncio.get_running_loop()
-        job = _Job(texts, lengths, loop.create_future(), time.perf_counter())
-        self._jobs.append(job)
+        job = Job(texts, lengths, loop.create_future(), time.perf_counter(), tenant)
+        self._queue.add(job)
+        self._arrived = True
         self._set_queued(self._queued + len(texts))
         self._wakeup.set()
         return await job.future  # cancelling the caller cancels this future: the job is dropped
@@ -143,9 +142,12 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self._plan and self._arrived and self.batching:  # let the newcomer in after the running batch
+                self._queue.give_back([item for batch in self._plan for item in batch.items])
+                self._plan.clear()
             if not self._plan:
                 self._drop_cancelled()
-                if not self._jobs:
+                if not self._queue:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
@@ -162,7 +164,7 @@ class Batcher:
 
     async def _wait_for_company(self) -> None:
         """Until the batch is full or the oldest waiting text has waited max_wait_s."""
-        deadline = self._jobs[0].enqueued + self.max_wait_s
+        deadline = self._queue.oldest() + self.max_wait_s
         while self._queued < self.max_batch_size:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
@@ -175,32 +177,30 @@ class Batcher:
 
     def _drop_cancelled(self) -> None:
         """Forget the unplanned texts of cancelled requests (planned ones: see _next_batch)."""
-        kept = deque(job for job in self._jobs if not job.future.done())
-        dropped = sum(len(job.texts) - job.next for job in self._jobs if job.future.done())
+        dropped = self._queue.drop_cancelled()
         if dropped:
             log.debug("dropped %d texts of cancelled requests", dropped)
-            self._jobs = kept
             self._set_queued(self._queued - dropped)
 
     def _make_plan(self) -> list[_Batch]:
-        """The oldest waiting texts (sort_window batches' worth; one request's without batching),
-        sorted by token count and cut into batches within the size and token limits."""
+        """The next texts in fair order (sort_window batches' worth; one request's without
+        batching), sorted by token count and cut into batches within the size and token limits;
+        the batches in the order of their first-taken text."""
         self._drop_cancelled()
-        limit = self.max_batch_size * self.sort_window
-        taken: list[tuple[_Job, int]] = []
-        while self._jobs and len(taken) < limit:
-            job = self._jobs[0]
-            stop = len(job.texts) if not self.batching else min(len(job.texts), job.next + limit - len(taken))
-            taken += [(job, i) for i in range(job.next, stop)]
-            job.next = stop
-            if job.next == len(job.texts):
-                self._jobs.popleft()
-            if not self.batching:
-                break
-        taken.sort(key=lambda item: int(item[0].lengths[item[1]]))
-        lengths = [int(job.lengths[i]) for job, i in taken]
+        self._arrived = False
+        if not self._queue:
+            return []
+        if self.batching:
+            taken = self._queue.take(self.max_batch_size * self.sort_window, self.max_batch_tokens * self.sort_window)
+        else:
+            taken = self._queue.take_job()
+        rank = {id(item): k for k, item in enumerate(taken)}
+        by_length = sorted(taken, key=lambda item: int(item[0].lengths[item[1]]))
+        lengths = [int(job.lengths[i]) for job, i in by_length]
         cuts = self._cuts(lengths) if self.batching else self._greedy_cuts(lengths)
-        return [_Batch(taken[a:b], lengths[b - 1]) for a, b in zip([0, *cuts], cuts)]
+        batches = [_Batch(by_length[a:b], lengths[b - 1], min(rank[id(x)] for x in by_length[a:b]))
+                   for a, b in zip([0, *cuts], cuts)]
+        return sorted(batches, key=lambda batch: batch.first)
 
     def _fits(self, n: int, longest: int) -> bool:
         return n == 1 or (n <= self.max_batch_size and n * longest <= self.max_batch_tokens)
@@ -248,6 +248,8 @@ class Batcher:
         texts = [job.texts[i] for job, i in batch.items]
         metrics.BATCH_SIZE.observe(len(texts))
         metrics.BATCH_TOKENS.observe(batch.padded_tokens())
+        metrics.BATCH_PADDED_TOKENS.inc(batch.padded_tokens())
+        metrics.BATCH_REAL_TOKENS.inc(batch.real_tokens())
         try:
             emb = await loop.run_in_executor(self._executor, self._timed_forward, texts)
             if emb.ndim != 2 or emb.shape[0] != len(texts):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     tau: float | None = Field(None, gt=0)  # overrides the checkpoint's Hedge temperature
     eta: float | None = Field(None, gt=0)  # overrides the checkpoint's mirror-descent step size
     warmup: bool = True  # run one forward before answering ready, so the first request is not slow
+    # the backbone's forward: torch, or the checkpoint's ONNX Runtime graph (fp32 | int8), written next to it by
+    # `python -m model.export_onnx --checkpoint DIR` (extra: pip install -e ".[onnx]"); figures: docs/performance.md
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
 
     # ---- dynamic batching ---------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1)  # texts per forward; 32 keeps CPU latency under ~0.5 s
@@ -48,6 +51,13 @@ class Settings(BaseSettings):
     batching: bool = True
     max_queue: int = Field(1024, ge=1)  # texts waiting for the backbone; beyond this 429 (unless the queue is empty)
     retry_after_s: int = Field(1, ge=1)  # Retry-After sent with 429 / 503
+    # admission before any work (service/admission.py): a request's tokens estimated from its Content-Length; when
+    # the admitted, unanswered requests are estimated over this budget, a new one is answered 429 at once.
+    # 131072 ~ 25 s of MiniLM on 2 CPU cores (5k tokens/s): raise it on a GPU
+    admission_budget_tokens: int = Field(131072, ge=1)
+    admission_bytes_per_token: float = Field(4.0, gt=0)  # English text: ~4 bytes a token
+    # one request's estimate is capped here: 256 texts x the 256-token window, what it can put before the model
+    admission_cap_tokens: int = Field(65536, ge=1)
     # LRU of embeddings by (tenant, text) hash (~1.5 KB each at d=384); per tenant, so one tenant cannot time whether
     # another scored a text; 0 = off
     embed_cache_size: int = Field(16384, ge=0)
@@ -102,3 +112,6 @@ class Settings(BaseSettings):
     # (~1 M characters: 64 responses of 15,000, a 256-item score:batch of ~4,000 characters per item)
     max_total_chars: int = Field(1_000_000, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # raw request body
+    # after a request whose body is at least this large, freed heap memory is handed back to the OS (glibc
+    # malloc_trim, in a thread; service/memory.py): RSS returns to near idle after large requests. 0 = never
+    trim_after_bytes: int = Field(1024 * 1024, ge=0)

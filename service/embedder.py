@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -112,7 +112,7 @@ class Embedder:
         if missing:
             # tokenized once, in a thread: the worker thread only pads and runs the forward
             features = await asyncio.to_thread(tokenize_items, self.encoder, list(missing.values()))
-            emb = await self.batcher.embed(features, [len(f["input_ids"]) for f in features])
+            emb = await self.batcher.embed(features, [len(f["input_ids"]) for f in features], tenant=tenant)
             for key, row in zip(missing, emb):
                 row = row.clone()  # not a view: the batch tensor can be freed
                 rows[key] = row
@@ -131,12 +131,13 @@ def tokenize_items(encoder: Encoder, items: Sequence[Item]) -> list[dict[str, li
     return out  # type: ignore[return-value]
 
 
-def encoder_forward(encoder: Encoder) -> Forward:
+def encoder_forward(encoder: Encoder, graph: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None) -> Forward:
     """The batcher's forward (runs in its worker thread): (B,) tokenized items (tokenize_items)
-    -> (B, D) float32 on cpu."""
+    -> (B, D) float32 on cpu. ``graph``: an ONNX Runtime graph of forward_tokens (MICRO_BACKEND)."""
+    run = graph or encoder.forward_tokens
 
     def forward(features: list[dict[str, list[int]]]) -> torch.Tensor:
         with torch.inference_mode():
-            return encoder.forward_tokens(encoder.collate(features)).float().cpu()
+            return run(encoder.collate(features)).float().cpu()
 
     return forward

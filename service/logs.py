@@ -15,8 +15,8 @@ from contextvars import ContextVar
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-# the tenant of the request's API key (None with auth off), set by the middleware: it scopes the
-# embedding cache (service/embedder.py), so one tenant cannot time another's texts
+# the tenant of the request's API key (None with auth off), set by the middleware before the body is read: it
+# scopes the embedding cache (service/embedder.py: one tenant cannot time another's texts) and the batcher's share
 tenant_var: ContextVar[str | None] = ContextVar("tenant", default=None)
 
 REDACTED = "<redacted>"

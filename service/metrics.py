@@ -44,6 +44,20 @@ BATCH_TOKENS = Histogram(
     "micro_batch_tokens", "Padded tokens per backbone batch (batch x longest)", buckets=TOKEN_BUCKETS,
     registry=REGISTRY,
 )
+BATCH_REAL_TOKENS = Counter(
+    "micro_batch_real_tokens_total", "Tokens of the texts run by the backbone (padding efficiency: / padded)",
+    registry=REGISTRY,
+)
+BATCH_PADDED_TOKENS = Counter(
+    "micro_batch_padded_tokens_total", "Padded tokens run by the backbone (batch x longest, summed)", registry=REGISTRY,
+)
+ADMISSION_REJECTED = Counter(
+    "micro_admission_rejected_total", "Requests answered 429 before any work: estimated cost over the budget",
+    registry=REGISTRY,
+)
+ADMITTED_COST = Gauge(
+    "micro_admitted_cost_tokens", "Estimated tokens of the requests admitted and not yet answered", registry=REGISTRY,
+)
 QUEUE_SIZE = Gauge("micro_queue_size", "Texts waiting for the backbone", registry=REGISTRY)
 EMBED_CACHE = Counter(
     "micro_embedding_cache_total", "Distinct texts of requests by embedding-cache result (hit: no forward)",

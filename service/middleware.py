@@ -7,7 +7,8 @@
   read, so an unauthenticated client costs no memory (401 / 403; the scope of the route is
   checked again by its dependency); the caller's tenant then scopes the embedding cache;
 - the body-size limit (413: the declared Content-Length before reading, the streamed length
-  while reading) and the request deadline (504);
+  while reading) and the request deadline (504); after a large body, freed memory is handed
+  back to the OS (service/memory.py);
 - cancellation when the client disconnects after sending its body, so its texts are
   dropped from the batch queue instead of being embedded for nobody;
 - request metrics and one JSON access-log line (route template, status, duration; no text).
@@ -29,6 +30,7 @@ from service import metrics
 from service.auth import Caller, bearer_caller, url_key_check
 from service.errors import PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
 from service.logs import request_id_var, tenant_var
+from service.memory import MemoryTrimmer
 from service.schemas import ID_PATTERN
 
 log = logging.getLogger("service.access")
@@ -39,12 +41,14 @@ URL_KEY_ROUTES = "/k/"  # /k/<key>/get_reward (MICRO_URL_KEYS=true)
 
 
 class RequestContext:
-    """``api_keys``: the app's key table (None: auth off); ``url_keys``: /k/<key>/ routes exist."""
+    """``api_keys``: the app's key table (None: auth off); ``url_keys``: /k/<key>/ routes exist;
+    ``trim_after_bytes``: a body at least this large trims the heap once answered (0: never)."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
-                 api_keys: dict[str, Caller] | None = None, url_keys: bool = False) -> None:
+                 api_keys: dict[str, Caller] | None = None, url_keys: bool = False, trim_after_bytes: int = 0) -> None:
         self.app, self.max_body_bytes, self.timeout_s = app, max_body_bytes, timeout_s
         self.api_keys, self.url_keys = api_keys, url_keys
+        self.trim_after_bytes, self.trimmer = trim_after_bytes, MemoryTrimmer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,7 +57,7 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token, tenant_token = request_id_var.set(rid), tenant_var.set(None)
-        state = {"status": 500, "started": False, "complete": False}
+        state = {"status": 500, "started": False, "complete": False, "body_bytes": 0}
         start = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -75,6 +79,8 @@ class RequestContext:
                 await problem_response(exc)(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
+            if self.trim_after_bytes and state["body_bytes"] >= self.trim_after_bytes:
+                self.trimmer.request()
             tenant_var.reset(tenant_token)
             request_id_var.reset(token)
 
@@ -96,13 +102,11 @@ class RequestContext:
     async def _run(self, scope: Scope, receive: Receive, send: Send, state: dict) -> None:
         """The app in a child task, cancelled when the client leaves or the deadline passes."""
         body_done = asyncio.Event()
-        received = 0
 
         async def receive_body() -> Message:
-            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                state["body_bytes"] = received = state["body_bytes"] + len(message.get("body", b""))
                 # chunked bodies: no content-length to check up front. An HTTPException, not a ServiceError:
                 # FastAPI passes it through its body parsing (anything else there becomes a 400)
                 if received > self.max_body_bytes:

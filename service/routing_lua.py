@@ -124,7 +124,7 @@ for i = 0, N - 1 do
     redis.call('HSET', KEYS[2], fid, result)
     redis.call('ZADD', KEYS[3], now, fid)
     mine[fid] = true
-    if ARGV[b + 2] ~= '' and not replay then
+    if ARGV[b + 2] ~= '' and not replay and history_max > 0 then
       redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1
     end
     out[#out + 1] = 'ok'; out[#out + 1] = result

@@ -23,6 +23,7 @@ from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint,
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
 from service import metrics
+from service.backend import BackendError, GraphForward, backend_forward
 from service.batcher import Batcher
 from service.config import Settings
 from service.embedder import Embedder, encoder_forward, tokenize_items
@@ -63,6 +64,10 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
             "and config.json"
         )
     torch.set_num_threads(settings.torch_threads or available_cores())  # once, before the first forward
+    try:  # one forward at a time (the batcher's worker): inter-op threads only compete with intra-op ones
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process (tests build several apps)
+        pass
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # "sequence longer than the model" is expected: join_pairs truncates
@@ -132,7 +137,11 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
     try:
         if not await store.ping():
             log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", redact(settings.redis_url))
-        async with _batcher(encoder, settings) as batcher:
+        try:  # MICRO_BACKEND: the forward the batcher runs (None: torch)
+            graph = await asyncio.to_thread(backend_forward, encoder, settings, torch.get_num_threads())
+        except BackendError as exc:
+            raise StartupError(str(exc)) from exc
+        async with _batcher(encoder, settings, graph) as batcher:
             yield _runtime(settings, encoder, model, config, store, batcher)
     finally:
         await store.close()
@@ -154,9 +163,9 @@ def _store(settings: Settings, config: CheckpointConfig) -> UserStore:
     )
 
 
-def _batcher(encoder: Encoder, settings: Settings) -> Batcher:
+def _batcher(encoder: Encoder, settings: Settings, graph: GraphForward | None = None) -> Batcher:
     return Batcher(
-        encoder_forward(encoder), max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens,
+        encoder_forward(encoder, graph), max_batch_size=settings.max_batch_size, max_batch_tokens=settings.max_batch_tokens,
         max_wait_s=settings.max_wait_ms / 1000, max_queue=settings.max_queue, retry_after_s=settings.retry_after_s,
         sort_window=settings.sort_window, forward_overhead_tokens=settings.forward_overhead_tokens,
         batching=settings.batching,

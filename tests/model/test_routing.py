@@ -1,10 +1,16 @@
-"""Online routing update against hand-computed values (K=2)."""
+"""Online routing update against hand-computed values (K=2); every routing and checkpoint
+number is checked at load, and a non-finite step never reaches an offset."""
 
+import json
 import math
 
+import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
+from model.checkpoint import CheckpointError, load_checkpoint, read_config
 from model.routing import RoutingConfig, head_losses, hedge_target, update_offset
+from tests.helpers import make_tiny_checkpoint
 
 # Head 0 agrees with the label by a margin of 2, head 1 is indifferent.
 R_W = torch.tensor([2.0, 0.0])
@@ -63,3 +69,45 @@ def test_offset_stays_bounded_under_a_long_one_sided_stream():
     for _ in range(1000):
         u = update_offset(u, torch.zeros(2), torch.tensor([50.0, -50.0]), torch.zeros(2), cfg)
     assert torch.isfinite(u).all() and float(u.abs().max()) <= 30.0
+
+
+@pytest.mark.parametrize("field, value", [("tau", 0.0), ("tau", -1.0), ("tau", math.nan), ("eta", math.inf),
+                                          ("eta", 0.0), ("max_abs_offset", 0.0), ("max_abs_offset", math.nan),
+                                          ("context_strength", -1.0), ("context_strength", math.inf),
+                                          ("tau", "1"), ("mode", "greedy")])
+def test_routing_config_refuses_a_number_out_of_range_naming_it(field: str, value: object):
+    with pytest.raises(ValueError, match=field):
+        RoutingConfig(**{field: value})
+
+
+def test_a_non_finite_step_leaves_the_offset_unchanged():
+    u = torch.tensor([0.5, -0.5])
+    cfg = RoutingConfig(tau=1e-300, mode="hedge")
+    new = update_offset(u, torch.zeros(2), torch.tensor([1e10, 0.0]), torch.tensor([0.0, 1e10]), cfg)
+    assert torch.isfinite(new).all() and torch.allclose(new, u)
+
+
+def test_a_batched_non_finite_step_only_freezes_its_own_row():
+    u = torch.zeros(2, 2)
+    r_w, r_l = torch.tensor([[math.nan, 0.0], [2.0, 0.0]]), torch.zeros(2, 2)
+    new = update_offset(u, torch.zeros(2), r_w, r_l, RoutingConfig(tau=1.0, eta=1.0))
+    assert torch.equal(new[0], u[0]) and not torch.equal(new[1], u[1])
+
+
+@pytest.mark.parametrize("routing", [{"tau": float("nan")}, {"eta": -1.0}, {"max_abs_offset": float("inf")}])
+def test_a_checkpoint_with_a_bad_routing_number_is_refused_at_load(tmp_path, routing: dict):
+    directory = make_tiny_checkpoint(tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    config["routing"].update(routing)
+    (directory / "config.json").write_text(json.dumps(config))  # NaN / Infinity: what json writes
+    with pytest.raises(CheckpointError, match=next(iter(routing))):
+        read_config(directory)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_at_load(tmp_path):
+    directory = make_tiny_checkpoint(tmp_path / "ckpt")
+    tensors = load_file(str(directory / "heads.safetensors"))
+    tensors["router.bias"][0] = math.inf
+    save_file(tensors, str(directory / "heads.safetensors"))
+    with pytest.raises(CheckpointError, match="router.bias"):
+        load_checkpoint(directory)

@@ -98,9 +98,9 @@ class InMemoryStore:
         return self.states.get(user_id)
 
     async def read(self, user_id: str, feedback_ids: Sequence[str] = ()) -> Snapshot:
-        self._check()
+        state = await self.get(user_id)  # the one read a subclass may count
         previous = [self.outcomes.get((user_id, i)) for i in feedback_ids]
-        return Snapshot(self.states.get(user_id), [p and replace(p, applied=False) for p in previous], False)
+        return Snapshot(state, [p and replace(p, applied=False) for p in previous], False)
 
     @staticmethod
     def feedback_id(given: str | None) -> str | None:

@@ -223,3 +223,63 @@ def test_context_manager_starts_on_enter_and_fails_what_is_left_on_exit():
     results, others, queued = run(go())
     assert all(isinstance(r, NotReady) for r in results)  # no caller is left waiting
     assert others == set() and queued == 0  # the owner task is gone, nothing counted as waiting
+
+
+class RecordingModel(FakeModel):
+    """FakeModel that also records when each batch finished (perf_counter)."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.finished: list[float] = []
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        out = super().__call__(texts)
+        self.finished.append(time.perf_counter())
+        return out
+
+
+def test_small_request_finishes_before_a_giant_one_after_about_one_batch():
+    async def go():
+        model = RecordingModel(delay_s=0.05)
+        async with batcher(model, max_batch_size=4, max_queue=1000, max_wait_s=0.0) as b:
+            giant = asyncio.create_task(b.embed(texts(100, 64), [50] * 64))  # 16 batches
+            await asyncio.sleep(0.12)  # the giant is running (its 2nd or 3rd batch)
+            batches_before = len(model.batches)
+            await b.embed(["t1", "t2"], [50, 50])  # same lengths: no help from the length sort
+            batches_at_small = len(model.batches)
+            assert not giant.done()
+            await giant
+        return batches_before, batches_at_small, len(model.batches)
+
+    before, at_small, total = run(go())
+    # the running batch, then the small request's own batch (+1 for the one that may start meanwhile)
+    assert at_small - before <= 3 and at_small < total
+
+
+def test_tenants_share_the_model_by_tokens_not_by_requests():
+    async def go():
+        model = FakeModel(delay_s=0.01)
+        async with batcher(model, max_batch_size=2, sort_window=1, max_queue=1000, max_wait_s=0.02) as b:
+            many = [asyncio.create_task(b.embed(texts(100 + 10 * k, 2), [5, 5], tenant="busy")) for k in range(8)]
+            one = asyncio.create_task(b.embed(texts(1, 4), [5] * 4, tenant="quiet"))
+            await asyncio.gather(*many, one)
+        return model
+
+    model = run(go())
+    quiet = [i for i, batch in enumerate(model.batches) if any(t in texts(1, 4) for t in batch)]
+    # the quiet tenant's 4 texts are served within its half share: done by its batches 1-4 of 10, not last
+    assert quiet[-1] < len(model.batches) - 2
+
+
+def test_padding_efficiency_is_counted_per_batch():
+    from service import metrics
+
+    real0, padded0 = metrics.BATCH_REAL_TOKENS._value.get(), metrics.BATCH_PADDED_TOKENS._value.get()
+
+    async def go():
+        async with batcher(FakeModel(), max_batch_size=2, forward_overhead_tokens=100_000, max_wait_s=0.0) as b:
+            await b.embed(["t1", "t2"], [10, 30])
+
+    run(go())
+    assert metrics.BATCH_REAL_TOKENS._value.get() - real0 == 40
+    assert metrics.BATCH_PADDED_TOKENS._value.get() - padded0 == 60

@@ -30,9 +30,9 @@ def embed(encoder: Encoder, calls: list) -> list:
                           max_queue=64)
         original = batcher.embed
 
-        async def counting(items, lengths):
+        async def counting(items, lengths, tenant=None):
             calls.append(len(items))
-            return await original(items, lengths)
+            return await original(items, lengths, tenant=tenant)
 
         batcher.embed = counting  # type: ignore[method-assign]
         async with batcher:
