@@ -54,9 +54,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overload-responses", type=int, default=32)
     p.add_argument("--overload-seconds", type=float, default=20.0)
     p.add_argument("--giant-queries", type=int, default=256, help="the maximal /get_reward: MICRO_MAX_QUERIES")
-    p.add_argument("--giant-chars", type=int, default=20000, help="characters a query: MICRO_MAX_TEXT_CHARS")
+    p.add_argument("--giant-chars", type=int, default=3900,
+                   help="characters a query (256 x 3,900 fits MICRO_MAX_TOTAL_CHARS; each query fills the 256-token window)")
     p.add_argument("--small-after-s", type=float, default=2.0, help="the small request is sent this long into the giant")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="a MICRO_* setting (repeatable)")
+    p.add_argument("--phases", default="rl,overload,fairness", help="which phases to run")
     p.add_argument("--quick", action="store_true", help="a tiny load, to check that the bench runs")
     p.add_argument("--json", type=Path, help="also write every figure here")
     args = p.parse_args(argv)
@@ -71,45 +73,58 @@ async def measure(args: argparse.Namespace, url: str, naive_url: str, run: str) 
     encoder = load_encoder(args.checkpoint)
     stream = rl_bodies(items, run + "raw")
     raw_bodies = [next(stream) for _ in range(args.raw_queries)]
-    out: dict = {"raw_before": raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, ints(args.raw_batch_sizes))}
-    bounds = (args.rl_requests, args.seconds, args.drain_seconds)
-    out["rl_batched"] = await phases.rl_level(url, args.rl_concurrency, rl_bodies(items, run + "b"), *bounds)
-    out["rl_naive"] = await phases.rl_level(naive_url, args.rl_concurrency, rl_bodies(items, run + "n"), *bounds)
-    out["raw_after"] = raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, [out["raw_before"]["best_batch_size"]])
+    out: dict = {}
+    wanted = args.phases.split(",")
+    if "rl" in wanted:
+        out["raw_before"] = raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, ints(args.raw_batch_sizes))
+        bounds = (args.rl_requests, args.seconds, args.drain_seconds)
+        out["rl_batched"] = await phases.rl_level(url, args.rl_concurrency, rl_bodies(items, run + "b"), *bounds)
+        out["rl_naive"] = await phases.rl_level(naive_url, args.rl_concurrency, rl_bodies(items, run + "n"), *bounds)
+        out["raw_after"] = raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, [out["raw_before"]["best_batch_size"]])
     del encoder
-    out["overload"] = await phases.overload(url, args.overload_clients,
-                                            many_responses_bodies(items, run, args.overload_responses),
-                                            args.overload_seconds)
-    await asyncio.sleep(5.0)  # the overload's admitted requests finish
-    out["fairness"] = await phases.fairness(url, giant_body(items, run, args.giant_queries, args.giant_chars),
-                                            small_body(items, run), args.small_after_s)
+    if "overload" in wanted:
+        out["overload"] = await phases.overload(url, args.overload_clients,
+                                                many_responses_bodies(items, run, args.overload_responses),
+                                                args.overload_seconds)
+        await asyncio.sleep(5.0)  # the overload's admitted requests finish
+    if "fairness" in wanted:
+        out["fairness"] = await phases.fairness(url, giant_body(items, run, args.giant_queries, args.giant_chars),
+                                                small_body(items, run), args.small_after_s)
     return out
 
 
 def ratios(r: dict) -> dict:
-    raw = (r["raw_before"]["queries_per_s"] + r["raw_after"]["queries_per_s"]) / 2
-    batched, naive = r["rl_batched"]["queries_per_s"], r["rl_naive"]["queries_per_s"]
-    return {"rl_batched_over_per_request": round(batched / naive, 2) if naive else None,
-            "rl_served_over_raw": round(batched / raw, 2) if raw else None,
-            "overload_429_p99_ms": r["overload"]["refused_429"]["p99_ms"],
-            "overload_live_p99_ms": r["overload"]["live"]["p99_ms"],
-            "fairness_small_over_giant": r["fairness"]["small_over_giant"]}
+    out = {}
+    if "rl_batched" in r:
+        raw = (r["raw_before"]["queries_per_s"] + r["raw_after"]["queries_per_s"]) / 2
+        batched, naive = r["rl_batched"]["queries_per_s"], r["rl_naive"]["queries_per_s"]
+        out.update(rl_batched_over_per_request=round(batched / naive, 2) if naive else None,
+                   rl_served_over_raw=round(batched / raw, 2) if raw else None)
+    if "overload" in r:
+        out.update(overload_429_p99_ms=r["overload"]["refused_429"]["p99_ms"],
+                   overload_live_p99_ms=r["overload"]["live"]["p99_ms"])
+    if "fairness" in r:
+        out["fairness_small_over_giant"] = r["fairness"]["small_over_giant"]
+    return out
 
 
 def render(r: dict) -> str:
     lines = [f"backend {r['settings']['backend']}; load average start {r['machine'].get('loadavg_start')} "
              f"end {r['machine']['loadavg_end']}"]
-    lines.append(f"raw loop: {r['raw_before']['queries_per_s']} -> {r['raw_after']['queries_per_s']} queries/s "
-                 f"(batch {r['raw_before']['best_batch_size']}; {r['raw_before']['by_batch_size']})")
-    for name in ("rl_batched", "rl_naive"):
+    if "raw_before" in r:
+        lines.append(f"raw loop: {r['raw_before']['queries_per_s']} -> {r['raw_after']['queries_per_s']} queries/s "
+                     f"(batch {r['raw_before']['best_batch_size']}; {r['raw_before']['by_batch_size']})")
+    for name in [n for n in ("rl_batched", "rl_naive") if n in r]:
         x = r[name]
         lines.append(f"{name}: {x['queries_per_s']} queries/s, p50 {x['p50_ms']} p99 {x['p99_ms']} ms, mean batch "
                      f"{x['batch'].get('mean')}, padding efficiency {x['padding_efficiency']}, errors {x['errors']}")
-    o = r["overload"]
-    lines.append(f"overload {o['clients']} x {r['settings']['overload_responses']}: 200 {o['ok']}; 429 {o['refused_429']}; "
-                 f"/health/live {o['live']}; errors {o['errors']}")
-    f = r["fairness"]
-    lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), small {f['small_s']} s ({f['small_status']})")
+    if "overload" in r:
+        o = r["overload"]
+        lines.append(f"overload {o['clients']} x {r['settings']['overload_responses']}: 200 {o['ok']}; "
+                     f"429 {o['refused_429']}; /health/live {o['live']}; errors {o['errors']}")
+    if "fairness" in r:
+        f = r["fairness"]
+        lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), small {f['small_s']} s ({f['small_status']})")
     lines += [f"{k}: {v}" for k, v in r["ratios"].items()]
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@ fairness (a small score while a maximal /get_reward runs)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import multiprocessing
 import time
 from collections.abc import Iterator
 
@@ -48,12 +50,13 @@ def _percentiles(values: list[float]) -> dict:
 
 async def overload(url: str, clients: int, bodies: Iterator[dict], seconds: float, probe_every_s: float = 0.05) -> dict:
     """``clients`` closed-loop clients posting /v1/score for ``seconds`` (a refused client retries
-    at once), while a probe GETs /health/live every ``probe_every_s``. 429 latencies count from
-    the first 429 on (the queue is full from then)."""
-    ok, refused, live, errors = [], [], [], 0
+    after 10 ms), while a probe process GETs /health/live and posts one such score every
+    ``probe_every_s``: its 429s' latencies are the server's (the clients' own include their event
+    loop's queueing: ``refused_429_at_clients``, counted from the first 429 on)."""
+    ok, refused, errors = [], [], 0
     first_429: list[float] = []
     stop = time.perf_counter() + seconds
-    async with client_for(url, clients) as client, client_for(url, 1) as prober:
+    async with client_for(url, clients) as client:
 
         async def one() -> None:
             nonlocal errors
@@ -74,23 +77,46 @@ async def overload(url: str, clients: int, bodies: Iterator[dict], seconds: floa
                 else:
                     errors += 1
 
-        async def probe() -> None:
-            while time.perf_counter() < stop:
-                start = time.perf_counter()
-                try:
-                    (await prober.get("/health/live", timeout=30.0)).raise_for_status()
-                    live.append(time.perf_counter() - start)
-                except httpx.HTTPError:
-                    live.append(30.0)
-                await asyncio.sleep(probe_every_s)
-
-        tasks = [asyncio.create_task(one()) for _ in range(clients)] + [asyncio.create_task(probe())]
+        prober_out, prober_in = multiprocessing.Pipe(duplex=False)
+        prober = multiprocessing.get_context("spawn").Process(
+            target=probe, args=(url, seconds, probe_every_s, next(bodies), prober_in))
+        prober.start()
+        tasks = [asyncio.create_task(one()) for _ in range(clients)]
         await asyncio.wait(tasks, timeout=seconds + 120)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return {"clients": clients, "seconds": seconds, "ok": _percentiles(ok), "refused_429": _percentiles(refused),
-            "live": _percentiles(live), "errors": errors}
+        live, probe_refused = await asyncio.to_thread(prober_out.recv)
+        prober.join(10)
+    return {"clients": clients, "seconds": seconds, "ok": _percentiles(ok), "refused_429": _percentiles(probe_refused),
+            "refused_429_at_clients": _percentiles(refused), "live": _percentiles(live), "errors": errors}
+
+
+def probe(url: str, seconds: float, every_s: float, score_body: dict, out) -> None:
+    """From a process of its own (the load generator's event loop does not delay it), for
+    ``seconds``: GET /health/live, then POST one /v1/score like the load's, every ``every_s``.
+    Sends (live latencies, latencies of the probe's scores answered 429); 30 s: no answer."""
+    live, refused = [], []
+    stop = time.perf_counter() + seconds
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        for i in itertools.count():
+            if time.perf_counter() >= stop:
+                break
+            start = time.perf_counter()
+            try:
+                client.get("/health/live").raise_for_status()
+                live.append(time.perf_counter() - start)
+            except httpx.HTTPError:
+                live.append(30.0)
+            body = {**score_body, "prompt": f"[probe-{i}] {score_body['prompt']}"}
+            start = time.perf_counter()
+            try:
+                if client.post("/v1/score", json=body).status_code == 429:
+                    refused.append(time.perf_counter() - start)
+            except httpx.HTTPError:
+                pass
+            time.sleep(every_s)
+    out.send((live, refused))
 
 
 async def fairness(url: str, giant: dict, small: dict, small_after_s: float) -> dict:

@@ -34,7 +34,7 @@ def plot_curves(
                 ax.plot(x, mean, label=name)
                 ax.fill_between(x, mean - std, mean + std, alpha=0.15)
             ax.axhline(single_bt[u], color="grey", linestyle=":", label="single BT")
-            ax.axhline(ceiling[u], color="black", linestyle="--", label="stage-1 best head")
+            ax.axhline(ceiling[u], color="black", linestyle="--", label="stage-1 head chosen on validation")
             ax.set_xscale("symlog", linthresh=1)
             ax.set_xlim(0, max(x))
             ax.set_title(u.split("/")[1])

@@ -39,7 +39,7 @@ def render_tables(*, table, chosen, hedge, curves, flat, ceiling, cold, images, 
             lines.append(f"| {u.split('/')[1]} | single BT | " + " | ".join(f"{flat[u]:.3f}" for _ in sparse) + " |")
             for name, per_type in curves.items():
                 lines.append(f"| | {name} | " + " | ".join(fmt(per_type[u], n) for n in sparse) + " |")
-            lines.append("| | stage-1 best head (ceiling) | " + " | ".join(f"{ceiling[u]:.3f}" for _ in sparse) + " |")
+            lines.append("| | stage-1 head chosen on validation (ceiling) | " + " | ".join(f"{ceiling[u]:.3f}" for _ in sparse) + " |")
         online = curves["MiCRo online"]
         avg = {n: mean(float(online[u][:, dense.index(n)].mean()) for u in mine) for n in sparse}
         ceil = mean(ceiling[u] for u in mine)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,7 @@ def by_dataset(values: torch.Tensor, test: TrainingSet) -> dict[str, Interval]:
     return out
 
 
-def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConfig) -> Candidate:
+def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConfig, save: Path | None = None) -> Candidate:
     started = time.perf_counter()
     layers, combine = CANDIDATES[name]
     tr, te = sliced(train, layers, combine), sliced(test, layers, combine)
@@ -89,12 +90,32 @@ def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConf
     result = fit_mixture(fit.tensors, val.tensors, cfg)
     val_best = best_head_by_type(result.model, val.tensors, val.user_types)
     honest, oracle = honest_heads(result.model, val, te)
+    if save is not None:
+        save_candidate(save / f"{name}-seed{cfg.seed}", name, result, val, cfg, sorted({p.dataset for p in train.pairs}))
     per_type = {u: float(honest[[i for i, t in enumerate(te.user_types) if t == u]].mean()) for u in sorted(set(te.user_types))}
     return Candidate(
         name=name, seed=cfg.seed, val_mean=sum(a for _, a in val_best.values()) / len(val_best),
         honest=by_dataset(honest, te), oracle={d: i.value for d, i in by_dataset(oracle, te).items()},
         per_type=per_type, seconds=time.perf_counter() - started,
     )
+
+
+def save_candidate(directory: Path, name: str, result, val: TrainingSet, cfg: FitConfig, datasets: list[str]) -> None:
+    """The candidate's fitted heads as a checkpoint (for the online evaluation of these features)."""
+    from dataclasses import asdict
+
+    from model.checkpoint import CheckpointConfig, save_checkpoint
+    from model.train import validation_metrics, weights_version
+
+    layers, combine = CANDIDATES[name]
+    info = Encoder(layers=layers, layer_combine=combine).info
+    config = CheckpointConfig(
+        backbone=info.record(), num_heads=result.model.num_heads, dim=info.dim, version=f"{name}-{weights_version(result.model)}",
+        training={"data": datasets, "split": "fit slice of train (validation slice held out by prompt hash)",
+                  "pairs_fit": None, "pairs_validation": len(val.pairs), "group_by": "choice", "fit": asdict(cfg)},
+        metrics=validation_metrics(result, val),
+    )
+    save_checkpoint(directory, result.model, config)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--heads", type=int, default=10)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
+    p.add_argument("--save", type=Path, default=None, help="save each candidate's fitted heads under this folder")
     p.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "features.md")
     args = p.parse_args(argv)
     encoder = Encoder()
@@ -114,11 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for name in args.candidates.split(","):
-            rows.append(run_candidate(name, train, test, FitConfig(num_heads=args.heads, seed=seed)))
+            rows.append(run_candidate(name, train, test, FitConfig(num_heads=args.heads, seed=seed), args.save))
             print(render_row(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps([row_record(r) for r in rows], indent=1), encoding="utf-8")
-    write_report(args.report, rows, argv, args.heads)
+    write_report(args.report, rows, sys.argv[1:] if argv is None else argv, args.heads, datasets)
 
 
 def row_record(r: Candidate) -> dict:
@@ -132,7 +154,7 @@ def render_row(r: Candidate) -> str:
     return f"| {r.name} | {r.seed} | {r.val_mean:.3f} | {honest} | {oracle} | {r.seconds:.0f} s |"
 
 
-def write_report(path: Path, rows: list[Candidate], argv, heads: int) -> None:
+def write_report(path: Path, rows: list[Candidate], argv, heads: int, data: list[str]) -> None:
     datasets = list(rows[0].honest)
     command = "python -m evaluation.features_choice" + ("" if not argv else " " + " ".join(argv))
     by_name: dict[str, list[float]] = {}
@@ -142,7 +164,7 @@ def write_report(path: Path, rows: list[Candidate], argv, heads: int) -> None:
     lines = [
         "# Features: which hidden states the heads read (chosen on validation)", "",
         f"    .venv/bin/{command}", "",
-        f"MiCRo K={heads}, shipped fit defaults, fitted on the fit slice of train (DSP + relabeled HH). "
+        f"MiCRo K={heads}, shipped fit defaults, fitted on the fit slice of train ({' + '.join(data)}). "
         "Each user type's head is chosen on the validation slice of train and scored on the test split "
         "(honest, with a 95 % bootstrap interval over test prompts); the head chosen on test itself is the "
         "**oracle** (optimistic by construction), shown only beside it.", "",

@@ -11,6 +11,7 @@ preference for safe refusals on the jailbroken holdout (never trained or tuned o
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import time
 from dataclasses import asdict
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--write-checkpoint", action="store_true", help="store the chosen routing in the checkpoint")
     args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
     started = time.perf_counter()
     bb = read_config(args.checkpoint).backbone
     layers, combine = layer_selection(bb)

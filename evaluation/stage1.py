@@ -20,6 +20,7 @@ from evaluation.bootstrap import Interval, prompt_bootstrap
 from model.backbone import Encoder
 from model.backbone_args import parse_layers
 from model.fitting import FitConfig, FitResult
+from model.heads import MixtureRewardModel
 from model.scoring import best_head_by_type, head_correct, mean_by_type, mixture_correct
 from model.train import TrainingSet, fit_config_of, fit_with_progress, load_training_set, parse_args
 
@@ -32,20 +33,20 @@ def mean(d: dict[str, float]) -> float:
     return sum(d.values()) / max(1, len(d))
 
 
-def chosen_head_correct(result: FitResult, choose_on: TrainingSet, test: TrainingSet) -> torch.Tensor:
+def chosen_head_correct(model: MixtureRewardModel, choose_on: TrainingSet, test: TrainingSet) -> torch.Tensor:
     """(N_test,) 1/0: each test pair judged by its user type's head, chosen on ``choose_on``."""
-    heads = {u: h for u, (h, _) in best_head_by_type(result.model, choose_on.tensors, choose_on.user_types).items()}
-    correct = head_correct(result.model, test.tensors)  # (N, K)
+    heads = {u: h for u, (h, _) in best_head_by_type(model, choose_on.tensors, choose_on.user_types).items()}
+    correct = head_correct(model, test.tensors)  # (N, K)
     picked = torch.tensor([heads[u] for u in test.user_types])
     return correct[torch.arange(len(test.pairs)), picked].float()
 
 
-def evaluate(result: FitResult, val: TrainingSet, test: TrainingSet) -> dict[str, torch.Tensor]:
+def evaluate(model: MixtureRewardModel, val: TrainingSet, test: TrainingSet) -> dict[str, torch.Tensor]:
     """Per test pair 1/0 outcomes: router weights; head chosen on validation; head chosen on test (oracle)."""
     return {
-        "mixture": mixture_correct(result.model, test.tensors).float(),
-        "val_head": chosen_head_correct(result, val, test),
-        "oracle_head": chosen_head_correct(result, test, test),
+        "mixture": mixture_correct(model, test.tensors).float(),
+        "val_head": chosen_head_correct(model, val, test),
+        "oracle_head": chosen_head_correct(model, test, test),
     }
 
 
@@ -122,17 +123,17 @@ def main(argv: list[str] | None = None) -> None:
     for k in [int(x) for x in own.heads_sweep.split(",")]:
         result = fit_with_progress(fit, val, replace(base, num_heads=k), label=f"MiCRo K={k}")
         val_best = mean({u: a for u, (_, a) in best_head_by_type(result.model, val.tensors, val.user_types).items()})
-        sweep[k] = (result, {"val_nll": result.val_nll, "val_best_head": val_best, **evaluate(result, val, test)})
+        sweep[k] = (result, {"val_nll": result.val_nll, "val_best_head": val_best, **evaluate(result.model, val, test)})
     chosen = max(sweep, key=lambda k: sweep[k][1]["val_best_head"])  # model selection on validation only
     k_cfg = replace(base, num_heads=chosen)
 
     single = fit_with_progress(fit, val, replace(base, num_heads=1, restarts=1), label="single BT")
     static = fit_with_progress(fit, val, replace(k_cfg, router="none"), label=f"static K={chosen}")
     plain = fit_with_progress(ungrouped(fit), ungrouped(val), k_cfg, label=f"per-pair MiCRo K={chosen}")
-    plain_eval = evaluate(plain, val, test)
+    plain_eval = evaluate(plain.model, val, test)
     rows = {
-        "single BT (K=1)": evaluate(single, val, test)["mixture"],
-        f"static mixture, fixed weights (K={chosen})": evaluate(static, val, test)["mixture"],
+        "single BT (K=1)": evaluate(single.model, val, test)["mixture"],
+        f"static mixture, fixed weights (K={chosen})": evaluate(static.model, val, test)["mixture"],
         f"MiCRo, router weights, no user labels (K={chosen})": sweep[chosen][1]["mixture"],
         f"**MiCRo, head per user type chosen on validation (K={chosen})**": sweep[chosen][1]["val_head"],
         f"oracle (optimistic): MiCRo, head per user type chosen on the test labels (K={chosen})": sweep[chosen][1]["oracle_head"],

@@ -53,11 +53,13 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(1, ge=1)  # Retry-After sent with 429 / 503
     # admission before any work (service/admission.py): a request's tokens estimated from its Content-Length; when
     # the admitted, unanswered requests are estimated over this budget, a new one is answered 429 at once.
-    # 131072 ~ 25 s of MiniLM on 2 CPU cores (5k tokens/s): raise it on a GPU
-    admission_budget_tokens: int = Field(131072, ge=1)
+    # 65536 ~ 13 s of MiniLM on 2 CPU cores (5k tokens/s; 131072 measured 57 s waits under 300 x 32 on a loaded
+    # machine, docs/performance.md): raise it on a GPU
+    admission_budget_tokens: int = Field(65536, ge=1)
     admission_bytes_per_token: float = Field(4.0, gt=0)  # English text: ~4 bytes a token
-    # one request's estimate is capped here: 256 texts x the 256-token window, what it can put before the model
-    admission_cap_tokens: int = Field(65536, ge=1)
+    # one request's estimate is capped here (half the budget: a maximal request is admitted beside other work; its
+    # 256 texts x 256-token window = 65536 real tokens are then under-counted, the cost of never starving it)
+    admission_cap_tokens: int = Field(32768, ge=1)
     # LRU of embeddings by (tenant, text) hash (~1.5 KB each at d=384); per tenant, so one tenant cannot time whether
     # another scored a text; 0 = off
     embed_cache_size: int = Field(16384, ge=0)
@@ -114,4 +116,4 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # raw request body
     # after a request whose body is at least this large, freed heap memory is handed back to the OS (glibc
     # malloc_trim, in a thread; service/memory.py): RSS returns to near idle after large requests. 0 = never
-    trim_after_bytes: int = Field(1024 * 1024, ge=0)
+    trim_after_bytes: int = Field(256 * 1024, ge=0)

@@ -30,3 +30,15 @@ def test_render_writes_per_type_cells_and_dataset_means_with_intervals():
     assert lines[0] == "| method | academy | business | helpful | dsp mean [95 % CI] | relabeled_hh mean [95 % CI] |"
     assert lines[2].startswith("| single BT (K=1) | 0.500 | 1.000 | 1.000 | 0.750 [")
     assert lines[2].endswith("| 1.000 [1.000, 1.000] |")
+
+
+def test_checkpoint_section_goes_under_the_title_and_is_replaced_on_rerun(tmp_path):
+    from evaluation.stage1_checkpoint import write_section
+
+    page = tmp_path / "results.md"
+    page.write_text("# Stage-1 results\nthe full comparison\n", encoding="utf-8")
+    write_section(page, ["first"])
+    write_section(page, ["second"])
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("# Stage-1 results\n") and "second" in text and "first" not in text
+    assert text.rstrip().endswith("the full comparison")

@@ -24,7 +24,7 @@ def test_settings_become_micro_variables_and_the_callers_micro_variables_are_dro
 
 def test_a_server_that_cannot_start_raises_with_its_log_tail_and_exit_code(tmp_path: Path):
     service = ServiceProcess(tmp_path / "service.log", max_batch_size="not-a-number")
-    with pytest.raises(ServiceStartError, match="max_batch_size"), service:
+    with pytest.raises(ServiceStartError, match="MICRO_MAX_BATCH_SIZE"), service:
         pass
     assert service.exit_code == 2  # python -m service: invalid setting
     assert "invalid MICRO_* setting" in service.log_tail()

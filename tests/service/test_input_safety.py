@@ -120,7 +120,7 @@ def test_blank_context_is_no_context_everywhere(blank: str):
     labels = [{"user_id": "u", "context": blank}, json.dumps({"user_id": "u", "context": blank})]
     assert [lb.context for lb in RewardRequest.model_validate({"query": ["a", "b"], "labels": labels}).labels] == [
         None, None]
-    app, store = stand_in_app()
+    app, _ = stand_in_app()
     call(app, "PUT", "/v1/users/u1/context", json={"context": "I like short answers"})
     assert call(app, "PUT", "/v1/users/u1/context", json={"context": blank}).json()["context"] is None
 
