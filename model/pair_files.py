@@ -152,20 +152,28 @@ def files_of(source: str) -> list[Path]:
     return [path]
 
 
-def load_file(path: Path, columns: Columns, user_column_required: bool) -> tuple[list[PreferencePair], SourceReport, list[str]]:
-    records, skipped = read_records(path, columns)
-    report = SourceReport(str(path), shape="", rows=len(records) + len(skipped), sha256=sha256_of(path))
-    if skipped:
-        report.skipped["not parsable"] = len(skipped)
+def shaped_records(
+    path: Path, columns: Columns, user_column_required: bool
+) -> tuple[list[tuple[int, Any]], list[str], str]:
+    """A file's (row number, record)s, its unparsable lines and its detected shape; DataError when
+    it has no rows, an unknown shape, or (required) no user column."""
+    records, unparsable = read_records(path, columns)
     if not records:
-        raise DataError([f"{path}: no rows", *skipped])
+        raise DataError([f"{path}: no rows", *unparsable])
     values = [record for _, record in records]
     shape = detect_shape(values)
     if shape is None:
         raise DataError([f"{path}: unknown shape: {why_unknown(values)}"])
-    report.shape = shape
     if user_column_required and not any(isinstance(r, dict) and columns.user in r for r in values):
         raise DataError([f"{path}: has no user column {columns.user!r} (--user-column)"])
+    return records, unparsable, shape
+
+
+def load_file(path: Path, columns: Columns, user_column_required: bool) -> tuple[list[PreferencePair], SourceReport, list[str]]:
+    records, skipped, shape = shaped_records(path, columns, user_column_required)
+    report = SourceReport(str(path), shape=shape, rows=len(records) + len(skipped), sha256=sha256_of(path))
+    if skipped:
+        report.skipped["not parsable"] = len(skipped)
     pairs = []
     for number, record in records:
         try:

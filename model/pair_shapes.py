@@ -120,9 +120,14 @@ def text_field(record: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def is_blank(value: Any) -> bool:
+    """Absent for an optional field: null, or text of only whitespace."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def optional_text(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if not isinstance(value, str):
         raise RowProblem("wrong type", f"'{name}' should be text, got {type_name(value)}")
@@ -131,7 +136,7 @@ def optional_text(record: Mapping[str, Any], name: str) -> str | None:
 
 def user_of(record: Mapping[str, Any], name: str) -> str | None:
     value = record.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RowProblem("wrong type", f"'{name}' (user id) should be text or an integer, got {type_name(value)}")

@@ -183,18 +183,16 @@ def training_record(args: argparse.Namespace, prepared: PreparedData, picked: Fi
     }
 
 
+FLAGS_NAMED_AS_FIT_CONFIG = ("router", "alpha", "lr", "weight_decay", "max_steps", "patience", "seed")
+
+
 def fit_config_of(args: argparse.Namespace) -> FitConfig:
+    """The fit's settings from the CLI flags; most flags carry FitConfig's own field names."""
     return FitConfig(
         num_heads=args.heads,
-        router=args.router,
-        alpha=args.alpha,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        max_steps=args.max_steps,
-        patience=args.patience,
         restarts=args.restarts if args.heads > 1 else 1,
-        seed=args.seed,
         expert=args.keep_score_head,
+        **{name: getattr(args, name) for name in FLAGS_NAMED_AS_FIT_CONFIG},
     )
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from model.data import PreferencePair
-from model.pair_files import DataError, files_of, read_records, why_unknown
-from model.pair_shapes import Columns, RowProblem, detect_shape, pair_of
+from model.pair_files import DataError, files_of, shaped_records
+from model.pair_shapes import Columns, RowProblem, pair_of
 from service.schemas import ID_PATTERN
 
 
@@ -89,15 +89,7 @@ def plan_import(sources: Sequence[str], columns: Columns, id_column: str | None)
 
 
 def read_file(path: Path, columns: Columns, id_column: str | None, plan: ImportPlan, seen: Counter) -> None:
-    records, unparsable = read_records(path, columns)
-    if not records:
-        raise DataError([f"{path}: no rows", *unparsable])
-    values = [record for _, record in records]
-    shape = detect_shape(values)
-    if shape is None:
-        raise DataError([f"{path}: unknown shape: {why_unknown(values)}"])
-    if not any(isinstance(r, dict) and columns.user in r for r in values):
-        raise DataError([f"{path}: has no user column {columns.user!r} (--user-column)"])
+    records, unparsable, shape = shaped_records(path, columns, user_column_required=True)
     for line in unparsable:
         plan.skipped.append(line)
         plan.skipped_kinds["not parsable"] += 1

@@ -7,9 +7,9 @@ bounds what a single request holds, tokenizes and embeds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -25,6 +25,8 @@ from service.schemas import (
     ScoreRequest,
 )
 
+T = TypeVar("T")
+
 
 def total_chars(value: Any) -> int:
     """Characters of every text in a request: strings at any depth of its models, lists and dicts."""
@@ -37,6 +39,15 @@ def total_chars(value: Any) -> int:
     if isinstance(value, (list, tuple)):
         return sum(total_chars(v) for v in value)
     return 0
+
+
+def each_item(items: Sequence[T], check: Callable[[T], None]) -> None:
+    """Check every item of a batch; a refusal names the item (``items[i]: ...``)."""
+    for i, item in enumerate(items):
+        try:
+            check(item)
+        except PayloadTooLarge as exc:
+            raise PayloadTooLarge(f"items[{i}]: {exc.detail}") from None
 
 
 @dataclass(frozen=True)
@@ -70,11 +81,7 @@ class Limits:
         """At most max_feedback_items labels, each within the /v1/feedback limits."""
         self._total(req)
         self._count("items", len(req.items), self.max_feedback_items)
-        for i, item in enumerate(req.items):
-            try:
-                self._feedback_item(item)
-            except PayloadTooLarge as exc:
-                raise PayloadTooLarge(f"items[{i}]: {exc.detail}") from None
+        each_item(req.items, self._feedback_item)
 
     def reward(self, req: RewardRequest) -> None:
         self._total(req)
@@ -89,11 +96,7 @@ class Limits:
         self._total(req)
         self._count("items", len(req.items), self.max_batch_items)
         self._count("responses of all items", sum(len(i.responses) for i in req.items), self.max_batch_responses)
-        for i, item in enumerate(req.items):
-            try:
-                self._score_item(item)
-            except PayloadTooLarge as exc:
-                raise PayloadTooLarge(f"items[{i}]: {exc.detail}") from None
+        each_item(req.items, self._score_item)
 
     def context(self, req: ContextRequest) -> None:
         self._total(req)

@@ -9,22 +9,11 @@ from typing import Any, Self
 import httpx
 
 from micro_client import calls
+from micro_client import types as t
 from micro_client.config import ClientConfig
 from micro_client.errors import MicroError
 from micro_client.retry import delay_s, should_retry
 from micro_client.sync import ranked
-from micro_client.types import (
-    BulkFeedbackResult,
-    FeedbackItem,
-    FeedbackResult,
-    NextQuery,
-    Prompt,
-    Ranked,
-    Reward,
-    ScoreItem,
-    ScoreResult,
-    User,
-)
 
 
 class AsyncMicroClient:
@@ -67,15 +56,16 @@ class AsyncMicroClient:
             await asyncio.sleep(delay_s(self.config, attempt, response))
         raise AssertionError("unreachable")
 
-    async def score(self, prompt: Prompt, responses: Sequence[str], *, user_id: str | None = None,
-                    context: str | None = None, return_head_rewards: bool = False) -> ScoreResult:
-        return await self._run(calls.score(ScoreItem(prompt, list(responses), user_id, context), return_head_rewards))
+    async def score(self, prompt: t.Prompt, responses: Sequence[str], *, user_id: str | None = None,
+                    context: str | None = None, return_head_rewards: bool = False) -> t.ScoreResult:
+        return await self._run(calls.score(t.ScoreItem(prompt, list(responses), user_id, context), return_head_rewards))
 
-    async def rank(self, prompt: Prompt, responses: Sequence[str], *, user_id: str | None = None,
-                   context: str | None = None) -> list[Ranked]:
+    async def rank(self, prompt: t.Prompt, responses: Sequence[str], *, user_id: str | None = None,
+                   context: str | None = None) -> list[t.Ranked]:
         return ranked(responses, await self.score(prompt, responses, user_id=user_id, context=context))
 
-    async def score_many(self, items: Sequence[ScoreItem], *, return_head_rewards: bool = False) -> list[ScoreResult]:
+    async def score_many(self, items: Sequence[t.ScoreItem], *,
+                         return_head_rewards: bool = False) -> list[t.ScoreResult]:
         """Many prompts: ``POST /v1/score:batch`` when the server has it, else concurrent single scores."""
         if items and calls.SCORE_BATCH_PATH not in self.absent_routes:
             try:
@@ -84,43 +74,43 @@ class AsyncMicroClient:
                 self._note_missing(exc, calls.SCORE_BATCH_PATH)
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(item: ScoreItem) -> ScoreResult:
+        async def one(item: t.ScoreItem) -> t.ScoreResult:
             async with gate:
                 return await self._run(calls.score(item, return_head_rewards))
 
         return list(await asyncio.gather(*(one(item) for item in items)))
 
-    async def feedback(self, user_id: str, prompt: Prompt, chosen: str, rejected: str, *,
-                       context: str | None = None, feedback_id: str | None = None) -> FeedbackResult:
+    async def feedback(self, user_id: str, prompt: t.Prompt, chosen: str, rejected: str, *,
+                       context: str | None = None, feedback_id: str | None = None) -> t.FeedbackResult:
         item = calls.feedback_item(prompt, chosen, rejected, context, feedback_id)
         return await self._run(calls.feedback(user_id, item))
 
-    async def bulk_feedback(self, user_id: str, items: Sequence[FeedbackItem]) -> BulkFeedbackResult:
+    async def bulk_feedback(self, user_id: str, items: Sequence[t.FeedbackItem]) -> t.BulkFeedbackResult:
         if items and "feedback:batch" not in self.absent_routes:
             try:
-                return BulkFeedbackResult(user_id, await self._run(calls.feedback_batch(user_id, items)), "batch")
+                return t.BulkFeedbackResult(user_id, await self._run(calls.feedback_batch(user_id, items)), "batch")
             except MicroError as exc:
                 self._note_missing(exc, "feedback:batch")
-        return BulkFeedbackResult(user_id, [await self._run(calls.feedback(user_id, i)) for i in items], "sequential")
+        return t.BulkFeedbackResult(user_id, [await self._run(calls.feedback(user_id, i)) for i in items], "sequential")
 
     def _note_missing(self, exc: MicroError, route: str) -> None:
         if not (self.fallback and exc.route_missing):
             raise exc
         self.absent_routes.add(route)
 
-    async def get_user(self, user_id: str) -> User:
+    async def get_user(self, user_id: str) -> t.User:
         return await self._run(calls.get_user(user_id))
 
-    async def set_context(self, user_id: str, context: str | None) -> User:
+    async def set_context(self, user_id: str, context: str | None) -> t.User:
         return await self._run(calls.set_context(user_id, context))
 
     async def delete_user(self, user_id: str) -> None:
         await self._run(calls.delete_user(user_id))
 
-    async def next_query(self, user_id: str, prompt: Prompt, responses: Sequence[str], *,
-                         context: str | None = None) -> NextQuery:
+    async def next_query(self, user_id: str, prompt: t.Prompt, responses: Sequence[str], *,
+                         context: str | None = None) -> t.NextQuery:
         return await self._run(calls.next_query(user_id, prompt, responses, context))
 
     async def get_reward(self, queries: Sequence[str], prompts: Sequence[str] | None = None,
-                         labels: Sequence[Any] | None = None, *, user_id: str | None = None) -> Reward:
+                         labels: Sequence[Any] | None = None, *, user_id: str | None = None) -> t.Reward:
         return await self._run(calls.get_reward(queries, prompts, labels, user_id))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -78,6 +80,26 @@ def redis_server(redis_args: tuple[str, ...]) -> Iterator[RedisServer]:
     srv = RedisServer(extra_args=redis_args)
     yield srv
     srv.stop()
+
+
+def service_on(redis_server: RedisServer, checkpoint: Path, log_path: Path, **settings: object) -> ServiceProcess:
+    """A server on a private redis-server that it may lose: reconnect tries every 0.2 s,
+    batches wait 2 ms, two torch threads; ``settings`` add to or override these."""
+    defaults: dict[str, object] = {"redis_backoff_s": 0.2, "max_wait_ms": 2, "torch_threads": 2}
+    return ServiceProcess(log_path, checkpoint=checkpoint, redis_url=redis_server.url, **{**defaults, **settings})
+
+
+@contextmanager
+def service_on_own_prefix(name: str, log_path: Path, checkpoint: Path, **settings: object) -> Iterator[ServiceProcess]:
+    """A server on the test Redis under a fresh key prefix ``test-{name}-...`` (two torch threads),
+    its keys deleted afterwards."""
+    prefix = f"test-{name}-{uuid.uuid4().hex[:8]}"
+    try:
+        with ServiceProcess(log_path, checkpoint=checkpoint, redis_url=TEST_REDIS_URL, key_prefix=prefix,
+                            **{"torch_threads": 2, **settings}) as proc:
+            yield proc
+    finally:
+        delete_prefix(TEST_REDIS_URL, prefix)
 
 
 @pytest.fixture(scope="session")

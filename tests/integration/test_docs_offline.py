@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_playground import CHROME_FLAGS, browser_paths, wait_for
+from tests.integration.browser import headless_chrome, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,21 +24,7 @@ LOCAL_SCHEMES = ("data:", "blob:", "about:")
 
 @pytest.fixture()
 def offline_browser() -> Iterator[object]:
-    chrome, driver_path = browser_paths()
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the browser test's driver)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chrome
-    for flag in (*CHROME_FLAGS, *OFFLINE_FLAGS):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from headless_chrome(OFFLINE_FLAGS)
 
 
 def requested_urls(driver: object) -> list[str]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from service.harness import ServiceProcess
-from tests.integration.conftest import RedisServer
+from tests.integration.conftest import RedisServer, service_on
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,9 @@ def redis_args(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
 
 @pytest.fixture(scope="module")
 def service(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) -> Iterator[ServiceProcess]:
-    with ServiceProcess(
-        tmp_path_factory.mktemp("logs") / "faults.log",
-        checkpoint=tiny_checkpoint,
-        redis_url=redis_server.url,
-        redis_backoff_s=0.2,
-        redis_timeout_s=1.0,  # a slow fsync on a busy CI box is not an outage
-        max_wait_ms=2,
-        torch_threads=2,
-        shutdown_delay_s=1.0,
-    ) as proc:
+    log = tmp_path_factory.mktemp("logs") / "faults.log"
+    # redis_timeout_s: a slow fsync on a busy CI box is not an outage
+    with service_on(redis_server, tiny_checkpoint, log, redis_timeout_s=1.0, shutdown_delay_s=1.0) as proc:
         yield proc
 
 

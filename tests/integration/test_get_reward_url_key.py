@@ -17,8 +17,7 @@ import pytest
 
 from model.paths import REPO_ROOT
 from service.harness import ServiceProcess
-from tests.helpers import TEST_REDIS_URL
-from tests.integration.conftest import delete_prefix
+from tests.integration.conftest import service_on_own_prefix
 
 KEY_A_RW, KEY_A_RO, KEY_B_RO = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a-rw", "a-ro", "b-ro"))
 PROMPT = "Human: How should I learn to cook?\n\nAssistant:"
@@ -32,16 +31,11 @@ def sha(key: str) -> str:
 @pytest.fixture(scope="module")
 def url_keys(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """Auth on, URL keys on; tenant a: a read+write and a read-only key; tenant b: a read-only key."""
-    tmp = tmp_path_factory.mktemp("url-keys")
-    prefix = f"test-urlkey-{uuid.uuid4().hex[:8]}"
     keys = f"a:read+write:{sha(KEY_A_RW)},a:read:{sha(KEY_A_RO)},b:read:{sha(KEY_B_RO)}"
-    proc = ServiceProcess(tmp / "service.log", checkpoint=tiny_checkpoint, redis_url=TEST_REDIS_URL, key_prefix=prefix,
-                          torch_threads=2, max_wait_ms=5, auth="on", api_keys=keys, url_keys="true")
-    try:
-        with proc:
-            yield proc
-    finally:
-        delete_prefix(TEST_REDIS_URL, prefix)
+    log = tmp_path_factory.mktemp("url-keys") / "service.log"
+    with service_on_own_prefix("urlkey", log, tiny_checkpoint, max_wait_ms=5, auth="on", api_keys=keys,
+                               url_keys="true") as proc:
+        yield proc
 
 
 def reward_body(user: str) -> dict:

@@ -23,8 +23,7 @@ import pytest
 
 from service.config import Settings
 from service.harness import ServiceProcess
-from tests.helpers import TEST_REDIS_URL
-from tests.integration.conftest import delete_prefix
+from tests.integration.conftest import service_on_own_prefix
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
@@ -67,16 +66,11 @@ class PeakRss:
 @pytest.fixture(scope="module")
 def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """A server with auth on and every size limit at its default."""
-    prefix = f"test-memory-{uuid.uuid4().hex[:8]}"
     digest = hashlib.sha256(KEY.encode()).hexdigest()
-    proc = ServiceProcess(tmp_path_factory.mktemp("memory") / "memory.log", checkpoint=tiny_checkpoint,
-                          redis_url=TEST_REDIS_URL, key_prefix=prefix, torch_threads=2, auth="on",
-                          api_keys=f"memory:read+write:{digest}", request_timeout_s=600)  # a slow CI machine
-    try:
-        with proc:
-            yield proc
-    finally:
-        delete_prefix(TEST_REDIS_URL, prefix)
+    log = tmp_path_factory.mktemp("memory") / "memory.log"
+    with service_on_own_prefix("memory", log, tiny_checkpoint, auth="on", api_keys=f"memory:read+write:{digest}",
+                               request_timeout_s=600) as proc:  # request_timeout_s: a slow CI machine
+        yield proc
 
 
 def idle_rss(service: ServiceProcess) -> float:

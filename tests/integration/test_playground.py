@@ -7,8 +7,6 @@ texts are refused in the page and a server's problem+json detail is shown."""
 from __future__ import annotations
 
 import json
-import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,16 +21,10 @@ from model.fitting import PairTensors
 from model.head_cards import build_head_cards, write_head_cards
 from service.harness import ServiceProcess
 from tests.helpers import TEST_REDIS_URL, make_tiny_checkpoint
+from tests.integration.browser import headless_chrome, wait_for
 from tests.integration.conftest import delete_prefix
 
 pytestmark = pytest.mark.slow
-
-CHROME_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--window-size=1100,1500",
-)
-
 
 def test_root_serves_the_playground_page(client: httpx.Client):
     reply = client.get("/")
@@ -109,42 +101,9 @@ def test_the_model_card_serves_the_checkpoint_head_cards(carded_server: str, car
 
 # ---- the browser ------------------------------------------------------------------------------------
 
-def browser_paths() -> tuple[str, str]:
-    chrome = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-    driver = shutil.which("chromedriver") or (
-        "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").is_file() else None)
-    if chrome is None or driver is None:
-        pytest.skip("headless browser test needs Chromium and its driver: apt-get install -y chromium chromium-driver")
-    return chrome, driver
-
-
 @pytest.fixture()
 def browser() -> Iterator[object]:
-    chrome, driver_path = browser_paths()
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the browser test's driver)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chrome
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float = 30.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("the page did not get there in time")
+    yield from headless_chrome()
 
 
 def js(driver, script: str):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from service.harness import ServiceProcess
-from tests.integration.conftest import RedisServer
+from tests.integration.conftest import RedisServer, service_on
 
 pytestmark = pytest.mark.slow
 
@@ -22,17 +22,8 @@ PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is p
 
 @pytest.fixture(scope="module")
 def fragile(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory) -> Iterator[ServiceProcess]:
-    with ServiceProcess(
-        tmp_path_factory.mktemp("logs") / "fragile.log",
-        checkpoint=tiny_checkpoint,
-        redis_url=redis_server.url,
-        redis_backoff_s=0.2,
-        max_queue=16,
-        max_batch_size=4,
-        max_wait_ms=2,
-        torch_threads=2,
-        warmup="false",
-    ) as proc:
+    log = tmp_path_factory.mktemp("logs") / "fragile.log"
+    with service_on(redis_server, tiny_checkpoint, log, max_queue=16, max_batch_size=4, warmup="false") as proc:
         yield proc
 
 

@@ -14,22 +14,18 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 import torch
 
 from model.paths import REPO_ROOT
-from model.routing import RoutingConfig
-from service.app import create_app
 from service.auth import hash_key
 from service.config import Settings
 from service.embedder import Embedder
-from service.engine import RewardEngine
-from service.limits import Limits
 from service.logs import JsonFormatter, redact, tenant_var
 from service.runtime import StartupError, _store
 from service.schemas import FeedbackRequest, RewardRequest, ScoreRequest
-from tests.service.engine_doubles import HashingEmbedder, InMemoryStore, tiny_heads
+from tests.service.app_doubles import app_on_doubles, call
+from tests.service.engine_doubles import InMemoryStore
 
 KEY_RW, KEY_RO = "input-safety-rw", "input-safety-ro"
 BAD = "ok \ud800 ok"  # a lone surrogate: valid JSON ("\ud800"), not encodable as UTF-8
@@ -39,21 +35,7 @@ LABEL = {"prompt": "Explain recursion", "chosen": "a short answer", "rejected": 
 
 def stand_in_app(auth: bool = False, url_keys: bool = False, **sizes: Any) -> tuple[Any, InMemoryStore]:
     keys = {"auth": "on", "api_keys": f"acme:read+write:{hash_key(KEY_RW)},acme:read:{hash_key(KEY_RO)}"}
-    settings = Settings(**(keys if auth else {}), url_keys=url_keys, **sizes)
-    app = create_app(settings)
-    store = InMemoryStore()
-    engine = RewardEngine(tiny_heads(), RoutingConfig(tau=1.0, eta=1.0), HashingEmbedder(), store, "safety-1")
-    app.state.runtime = SimpleNamespace(engine=engine, limits=Limits.from_settings(settings), settings=settings)
-    return app, store
-
-
-def call(app: Any, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://safety") as client:
-            return await client.request(method, path, **kw)
-
-    return asyncio.run(go())
+    return app_on_doubles(Settings(**(keys if auth else {}), url_keys=url_keys, **sizes), "safety-1")
 
 
 def raw_json(body: Any) -> dict[str, Any]:

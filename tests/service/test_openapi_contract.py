@@ -5,9 +5,7 @@ heads, hashing embedder, in-memory store) fit the schema the document declares f
 
 from __future__ import annotations
 
-import asyncio
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,14 +13,12 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
-from model.routing import RoutingConfig
 from service.app import create_app
 from service.auth import hash_key
 from service.config import Settings
-from service.engine import RewardEngine
 from service.errors import PROBLEM_TYPE
-from service.limits import Limits
-from tests.service.engine_doubles import HashingEmbedder, InMemoryStore, tiny_heads
+from tests.service.app_doubles import app_on_doubles, call
+from tests.service.engine_doubles import InMemoryStore
 
 KEY = "contract-test-key"
 # (method, path) -> the error statuses the route must declare (acceptance of issue 17 and docs/api.md)
@@ -106,21 +102,7 @@ def app_on_stand_ins(auth: bool = False) -> tuple[Any, InMemoryStore]:
     """The real app (routes, deps, errors, middleware) over an engine on stand-ins, no model load."""
     keys = {"auth": "on", "api_keys": f"tenant:read:{hash_key(KEY)}"} if auth else {}
     sizes = {"max_responses": 4, "max_text_chars": 200, "max_context_chars": 50}
-    settings = Settings(max_body_bytes=4096, **sizes, **keys)
-    app = create_app(settings)
-    store = InMemoryStore()
-    engine = RewardEngine(tiny_heads(), RoutingConfig(tau=1.0, eta=1.0), HashingEmbedder(), store, "contract-1")
-    app.state.runtime = SimpleNamespace(engine=engine, limits=Limits.from_settings(settings), settings=settings)
-    return app, store
-
-
-def call(app: Any, method: str, path: str, **kw: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://contract") as client:
-            return await client.request(method, path, **kw)
-
-    return asyncio.run(go())
+    return app_on_doubles(Settings(max_body_bytes=4096, **sizes, **keys), "contract-1")
 
 
 def assert_fits_contract(spec: dict[str, Any], method: str, template: str, reply: httpx.Response, status: int):

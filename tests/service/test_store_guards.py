@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -14,15 +16,28 @@ import redis
 from model.routing import RoutingConfig
 from service import metrics
 from service.errors import InferenceFailed
-from service.store import LabelTerms
+from service.store import LabelTerms, UserStore
 from tests.helpers import TEST_REDIS_URL
 from tests.service.test_store import K, make_store, prefix, run  # noqa: F401 (prefix: the fixture)
 
 CFG = RoutingConfig()
+T = TypeVar("T")
 
 
 def client() -> redis.Redis:
     return redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+
+
+def run_closing(store: UserStore, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``, then close the store's Redis pool whatever happened."""
+
+    async def go() -> T:
+        try:
+            return await work
+        finally:
+            await store.close()
+
+    return run(go())
 
 
 def repaired_count() -> float:
@@ -37,14 +52,11 @@ def test_a_corrupt_stored_offset_reads_as_the_prior_is_counted_and_feedback_repa
     before = repaired_count()
 
     async def go():
-        try:
-            state = await store.get("cora")
-            out = await store.apply_feedback("cora", [0.0] * K, [0.1, 0.2, 0.3, 0.4], CFG, feedback_id="f")
-            return state, out, await store.get("cora")
-        finally:
-            await store.close()
+        state = await store.get("cora")
+        out = await store.apply_feedback("cora", [0.0] * K, [0.1, 0.2, 0.3, 0.4], CFG, feedback_id="f")
+        return state, out, await store.get("cora")
 
-    state, out, after = run(go())
+    state, out, after = run_closing(store, go())
     assert state.offset == [0.0] * K and repaired_count() == before + 1
     assert out.applied and out.weights_before == pytest.approx([0.25] * K)  # the update started from the prior
     assert all(math.isfinite(x) for x in after.offset) and after.n_feedback == 4
@@ -55,14 +67,11 @@ def test_corrupt_counters_read_as_zero_and_never_fail(prefix: str):
     client().hset(store.keys("cy").state, mapping={"offset": "[0,0,0,0]", "n": "many", "version": "nan"})
 
     async def go():
-        try:
-            state = await store.get("cy")
-            out = await store.apply_feedback("cy", [0.0] * K, [0.1] * K, CFG, feedback_id="f")
-            return state, out
-        finally:
-            await store.close()
+        state = await store.get("cy")
+        out = await store.apply_feedback("cy", [0.0] * K, [0.1] * K, CFG, feedback_id="f")
+        return state, out
 
-    state, out = run(go())
+    state, out = run_closing(store, go())
     assert state.n_feedback == 0 and out.n_feedback == 1
 
 
@@ -70,14 +79,11 @@ def test_non_finite_terms_are_refused_and_nothing_is_stored(prefix: str):
     store = make_store(prefix)
 
     async def go():
-        try:
-            with pytest.raises(InferenceFailed):
-                await store.apply_feedback("nan", [0.0] * K, [math.nan, 0.1, 0.1, 0.1], CFG, feedback_id="f")
-            return await store.get("nan")
-        finally:
-            await store.close()
+        with pytest.raises(InferenceFailed):
+            await store.apply_feedback("nan", [0.0] * K, [math.nan, 0.1, 0.1, 0.1], CFG, feedback_id="f")
+        return await store.get("nan")
 
-    assert run(go()) is None
+    assert run_closing(store, go()) is None
 
 
 def test_an_update_overflowing_to_infinity_leaves_the_offset_finite(prefix: str):
@@ -85,15 +91,12 @@ def test_an_update_overflowing_to_infinity_leaves_the_offset_finite(prefix: str)
     tiny_tau = RoutingConfig(tau=1e-300, mode="hedge", max_abs_offset=30.0)  # L / tau overflows to inf
 
     async def go():
-        try:
-            await store.apply_feedback("inf", [0.0] * K, [0.1] * K, CFG, feedback_id="a")
-            before = await store.get("inf")
-            out = await store.apply_feedback("inf", [0.0] * K, [1e10, 0.1, 5.0, 1.0], tiny_tau, feedback_id="b")
-            return before, out, await store.get("inf")
-        finally:
-            await store.close()
+        await store.apply_feedback("inf", [0.0] * K, [0.1] * K, CFG, feedback_id="a")
+        before = await store.get("inf")
+        out = await store.apply_feedback("inf", [0.0] * K, [1e10, 0.1, 5.0, 1.0], tiny_tau, feedback_id="b")
+        return before, out, await store.get("inf")
 
-    before, out, after = run(go())
+    before, out, after = run_closing(store, go())
     assert all(math.isfinite(x) for x in out.offset + out.weights_after)
     assert after.offset == pytest.approx(before.offset) and after.n_feedback == 2  # counted, offset unchanged
 
@@ -103,14 +106,11 @@ def test_only_the_last_n_feedback_ids_are_remembered(prefix: str):
     terms = [LabelTerms(f"id{i}", [0.0] * K, [0.1] * K) for i in range(12)]
 
     async def go():
-        try:
-            for t in terms:  # one call each: the bound holds across calls
-                await store.apply_labels("bo", [t], CFG)
-            return await store.get_with_feedbacks("bo", [t.feedback_id for t in terms])
-        finally:
-            await store.close()
+        for t in terms:  # one call each: the bound holds across calls
+            await store.apply_labels("bo", [t], CFG)
+        return await store.get_with_feedbacks("bo", [t.feedback_id for t in terms])
 
-    state, previous = run(go())
+    state, previous = run_closing(store, go())
     keys = store.keys("bo")
     assert client().hlen(keys.feedback) == 5 and client().zcard(keys.feedback_times) == 5
     assert [p is not None for p in previous] == [False] * 7 + [True] * 5 and state.n_feedback == 12
@@ -121,15 +121,12 @@ def test_a_command_resent_after_its_reply_was_lost_reports_applied(prefix: str):
     label = LabelTerms("lost", [0.0] * K, [0.1, 0.2, 0.3, 0.4])
 
     async def go():
-        try:
-            first = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")
-            resent = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")  # as redis-py's retry does
-            other = await store.apply_labels("rex", [label], CFG, attempt="attempt-2")  # a new request, same id
-            return first[0], resent[0], other[0], await store.get("rex")
-        finally:
-            await store.close()
+        first = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")
+        resent = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")  # as redis-py's retry does
+        other = await store.apply_labels("rex", [label], CFG, attempt="attempt-2")  # a new request, same id
+        return first[0], resent[0], other[0], await store.get("rex")
 
-    first, resent, other, state = run(go())
+    first, resent, other, state = run_closing(store, go())
     assert first.applied and resent.applied and not other.applied
     assert resent.weights_after == first.weights_after == other.weights_after and state.n_feedback == 1
 
@@ -140,20 +137,17 @@ def test_labels_join_the_kept_history_bounded_outside_the_model_version(prefix: 
     items = [json.dumps({"id": f"h{i}", "i": i}) for i in range(5)]
 
     async def go():
-        try:
-            await store.apply_labels("hal", terms[:2], CFG, history=items[:2])
-            await store.apply_labels("hal", terms[:2], CFG, history=items[:2])  # duplicates: not recorded again
-            await store.apply_labels("hal", terms[2:], CFG, history=items[2:])
-            await store.set_context("hal", "likes haiku")
-            kept = await store.kept("hal")
-            upgraded = make_store(prefix, model_version="v-next")
-            snapshot = await upgraded.read("hal")
-            await upgraded.close()
-            return kept, snapshot
-        finally:
-            await store.close()
+        await store.apply_labels("hal", terms[:2], CFG, history=items[:2])
+        await store.apply_labels("hal", terms[:2], CFG, history=items[:2])  # duplicates: not recorded again
+        await store.apply_labels("hal", terms[2:], CFG, history=items[2:])
+        await store.set_context("hal", "likes haiku")
+        kept = await store.kept("hal")
+        upgraded = make_store(prefix, model_version="v-next")
+        snapshot = await upgraded.read("hal")
+        await upgraded.close()
+        return kept, snapshot
 
-    (history, context), snapshot = run(go())
+    (history, context), snapshot = run_closing(store, go())
     assert history == items[2:] and context == "likes haiku"
     assert snapshot.state is None and snapshot.rebuild  # a new model version: rebuild from the kept history
     assert ":v-test:" not in store.keys("hal").history
@@ -183,15 +177,12 @@ def test_delete_erases_the_kept_history_and_context(prefix: str):
     store = make_store(prefix)
 
     async def go():
-        try:
-            await store.set_context("del", "terse")
-            await store.apply_labels("del", [LabelTerms("d1", [0.0] * K, [0.1] * K)], CFG, history=["{}"])
-            await store.delete("del")
-            return await store.kept("del"), await store.read("del")
-        finally:
-            await store.close()
+        await store.set_context("del", "terse")
+        await store.apply_labels("del", [LabelTerms("d1", [0.0] * K, [0.1] * K)], CFG, history=["{}"])
+        await store.delete("del")
+        return await store.kept("del"), await store.read("del")
 
-    (history, context), snapshot = run(go())
+    (history, context), snapshot = run_closing(store, go())
     assert history == [] and context is None and snapshot.state is None and not snapshot.rebuild
     assert not list(client().scan_iter(match=f"{prefix}:*"))
 
@@ -200,10 +191,7 @@ def test_history_max_zero_keeps_no_texts(prefix: str):
     store = make_store(prefix, history_max=0)
 
     async def go():
-        try:
-            await store.apply_labels("nil", [LabelTerms("n1", [0.0] * K, [0.1] * K)], CFG, history=["{}"])
-            return await store.kept("nil")
-        finally:
-            await store.close()
+        await store.apply_labels("nil", [LabelTerms("n1", [0.0] * K, [0.1] * K)], CFG, history=["{}"])
+        return await store.kept("nil")
 
-    assert run(go()) == ([], None)
+    assert run_closing(store, go()) == ([], None)
