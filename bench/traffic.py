@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--redis-url", default=os.environ.get("MICRO_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"], help="MICRO_BACKEND of both servers")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                   help="MICRO_BACKEND of both servers")
     p.add_argument("--rl-concurrency", type=int, default=64, help="single-query /get_reward requests in flight")
     p.add_argument("--rl-requests", type=int, default=600, help="at most this many requests per server")
     p.add_argument("--seconds", type=float, default=40.0, help="no new RL request after this long (per server)")
@@ -55,9 +56,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overload-seconds", type=float, default=20.0)
     p.add_argument("--giant-queries", type=int, default=256, help="the maximal /get_reward: MICRO_MAX_QUERIES")
     p.add_argument("--giant-chars", type=int, default=3900,
-                   help="characters a query (256 x 3,900 fits MICRO_MAX_TOTAL_CHARS; each query fills the 256-token window)")
-    p.add_argument("--small-after-s", type=float, default=2.0, help="the small request is sent this long into the giant")
-    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="a MICRO_* setting (repeatable)")
+                   help="characters a query (256 x 3,900 fits MICRO_MAX_TOTAL_CHARS; each fills the 256-token window)")
+    p.add_argument("--small-after-s", type=float, default=2.0,
+                   help="the small request is sent this long into the giant")
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a MICRO_* setting (repeatable)")
     p.add_argument("--phases", default="rl,overload,fairness", help="which phases to run")
     p.add_argument("--quick", action="store_true", help="a tiny load, to check that the bench runs")
     p.add_argument("--json", type=Path, help="also write every figure here")
@@ -80,7 +83,8 @@ async def measure(args: argparse.Namespace, url: str, naive_url: str, run: str) 
         bounds = (args.rl_requests, args.seconds, args.drain_seconds)
         out["rl_batched"] = await phases.rl_level(url, args.rl_concurrency, rl_bodies(items, run + "b"), *bounds)
         out["rl_naive"] = await phases.rl_level(naive_url, args.rl_concurrency, rl_bodies(items, run + "n"), *bounds)
-        out["raw_after"] = raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, [out["raw_before"]["best_batch_size"]])
+        best = [out["raw_before"]["best_batch_size"]]
+        out["raw_after"] = raw_rl(encoder, args.checkpoint, args.backend, raw_bodies, best)
     del encoder
     if "overload" in wanted:
         out["overload"] = await phases.overload(url, args.overload_clients,
@@ -124,7 +128,8 @@ def render(r: dict) -> str:
                      f"429 {o['refused_429']}; /health/live {o['live']}; errors {o['errors']}")
     if "fairness" in r:
         f = r["fairness"]
-        lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), small {f['small_s']} s ({f['small_status']})")
+        lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), "
+                     f"small {f['small_s']} s ({f['small_status']})")
     lines += [f"{k}: {v}" for k, v in r["ratios"].items()]
     return "\n".join(lines)
 

@@ -25,7 +25,8 @@ def many_responses_bodies(items: list[RankingItem], run: str, n_responses: int) 
     """Endless /v1/score bodies with ``n_responses`` responses (the five styles, tagged, cycled)."""
     for i, item in zip(itertools.count(), itertools.cycle(items)):
         tag = f"[{run}-o{i}]"
-        responses = [f"{tag}.{j} {item.responses[DSP_RESPONSE_KEYS[j % len(DSP_RESPONSE_KEYS)]]}" for j in range(n_responses)]
+        styles = [DSP_RESPONSE_KEYS[j % len(DSP_RESPONSE_KEYS)] for j in range(n_responses)]
+        responses = [f"{tag}.{j} {item.responses[k]}" for j, k in enumerate(styles)]
         yield {"prompt": f"{tag} {item.prompt}", "responses": responses}
 
 

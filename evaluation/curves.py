@@ -24,7 +24,7 @@ from evaluation.simulated_users import ScoredPairs, active_curve, labels_to_reac
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
 from model.scoring import best_head, best_head_accuracy, best_head_by_type, head_correct, mean_by_type
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
-from model.train import TrainingSet, load_training_set
+from model.training_set import TrainingSet, load_training_set
 
 # One sentence per DSP user type, written once, never tuned on the test split.
 STATED_CONTEXTS = {

@@ -27,7 +27,7 @@ from model.features import embed_pair_layers, select_layers
 from model.fitting import FitConfig, fit_mixture
 from model.paths import EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.scoring import best_head_by_type, head_correct
-from model.train import TrainingSet, group_ids
+from model.training_set import TrainingSet, group_ids
 
 # name -> (hidden-state indices, combine); 0 is the embeddings output, 6 the last of MiniLM's layers
 CANDIDATES = {

@@ -28,7 +28,7 @@ from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import RoutingConfig
-from model.train import TrainingSet, embed_training_set, load_training_set
+from model.training_set import TrainingSet, embed_training_set, load_training_set
 
 SELECT_AT = [1, 2, 5, 10, 20]  # label counts the policy is chosen on
 REPORT_AT = [0, 1, 2, 5, 10, 20, 50]

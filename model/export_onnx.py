@@ -27,7 +27,9 @@ from model.paths import DEFAULT_CHECKPOINT
 GATE_FILE = "backbone.onnx.gate.json"
 
 
-def encoder_for_checkpoint(directory: Path, backbone_path: Path | None = None, backbone_id: str | None = None) -> Encoder:
+def encoder_for_checkpoint(
+    directory: Path, backbone_path: Path | None = None, backbone_id: str | None = None
+) -> Encoder:
     """The fp32 cpu encoder a checkpoint was trained with (windows, pooling, layers, template)."""
     record = read_config(directory).backbone
     layers, combine = layer_selection(record)
@@ -35,7 +37,8 @@ def encoder_for_checkpoint(directory: Path, backbone_path: Path | None = None, b
     return Encoder(backbone_path, backbone_id=backbone_id, pooling=record.get("pooling", "mean"), device="cpu",
                    dtype="float32", max_length=max_length,
                    router_max_length=int(record.get("router_max_length", max_length)),
-                   chat_template=bool(record.get("chat_template")), keep_score_head=bool(record.get("score_head", False)),
+                   chat_template=bool(record.get("chat_template")),
+                   keep_score_head=bool(record.get("score_head", False)),
                    layers=layers, layer_combine=combine)
 
 
@@ -63,10 +66,12 @@ def export_and_gate(directory: Path, encoder: Encoder, datasets: list[str], n_pa
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="the checkpoint directory (graphs go here)")
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                   help="the checkpoint directory (graphs go here)")
     p.add_argument("--backbone-path", type=Path, help="local HF model dir (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--backbone-id", help="the name the checkpoint records, when --backbone-path is set")
-    p.add_argument("--data", default=None, help="gate data sets, comma separated (default: the checkpoint's training data)")
+    p.add_argument("--data", default=None,
+                   help="gate data sets, comma separated (default: the checkpoint's training data)")
     p.add_argument("--gate-pairs", type=int, default=400, help="validation pairs the gate reads (one flip = 1/N)")
     p.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="ONNX Runtime intra-op threads")
     args = p.parse_args(argv)

@@ -196,8 +196,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     from model.backbone import Encoder
     from model.checkpoint import CheckpointError, load_checkpoint, read_config
     from model.pair_files import DataError
-    from model.train import embed_training_set
     from model.train_data import data_sources, prepare_data
+    from model.training_set import embed_training_set
 
     args = parse_args(argv)
     if args.threads:

@@ -53,7 +53,9 @@ def validation_pairs(datasets: Sequence[str], n: int, seed: int = 0) -> list[Pre
     return pairs if len(pairs) <= n else random.Random(seed).sample(pairs, n)
 
 
-def features(encoder: Encoder, forward: Forward, texts: Sequence[str], window: int, batch_size: int = 16) -> torch.Tensor:
+def features(
+    encoder: Encoder, forward: Forward, texts: Sequence[str], window: int, batch_size: int = 16
+) -> torch.Tensor:
     """(N,) texts -> (N, d) float32 through ``forward``, batches of similar length."""
     out = torch.empty(len(texts), encoder.dim)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

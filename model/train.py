@@ -18,7 +18,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -26,9 +26,7 @@ import torch
 from model.backbone import Encoder
 from model.backbone_args import add_backbone_arguments, encoder_from_args, expert_record
 from model.checkpoint import CheckpointConfig, save_checkpoint
-from model.data import PreferencePair, default_data_root, is_validation, load_pairs
-from model.features import embed_pairs
-from model.fitting import FitConfig, FitResult, PairTensors, fit_mixture
+from model.fitting import FitConfig, FitResult, fit_mixture
 from model.head_cards import build_head_cards
 from model.heldout_report import format_report, held_out_report
 from model.pair_files import DataError
@@ -38,59 +36,7 @@ from model.refit import NoStepError, check_trained, refit_on_all
 from model.routing import RoutingConfig
 from model.scoring import best_head_by_type, mixture_correct
 from model.train_data import PreparedData, add_data_arguments, data_sources, prepare_data
-
-
-@dataclass
-class TrainingSet:
-    pairs: list[PreferencePair]
-    tensors: PairTensors
-
-    def split_validation(self) -> tuple[TrainingSet, TrainingSet]:
-        """Fit / validation slices of the train split (by prompt hash: a prompt's pairs stay together)."""
-        val = torch.tensor([is_validation(p.prompt) for p in self.pairs])
-        return self.take((~val).nonzero().squeeze(1)), self.take(val.nonzero().squeeze(1))
-
-    def take(self, idx: torch.Tensor) -> TrainingSet:
-        return TrainingSet([self.pairs[i] for i in idx.tolist()], self.tensors.subset(idx))
-
-    def slices(self, prepared: PreparedData) -> tuple[TrainingSet, TrainingSet, TrainingSet]:
-        """Fit / validation / held-out slices (model/splits.py)."""
-        fit, val, held = (self.take(torch.tensor(prepared.indices(name), dtype=torch.long))
-                          for name in ("fit", "validation", "held_out"))
-        return fit, val, held
-
-    @property
-    def user_types(self) -> list[str]:
-        """Evaluation labels: the user id when a pair has one, else data set / user type."""
-        return [p.user_id or (f"{p.dataset}/{p.user_type}" if p.user_type else p.dataset) for p in self.pairs]
-
-
-def group_ids(pairs: Sequence[PreferencePair], group_by: str) -> torch.Tensor:
-    """Pairs sharing a prompt and a preferred response (and the user id, when the data has one)
-    are one best-of-N choice ("choice"), or every pair stands alone ("pair", the plain per-pair
-    MiCRo likelihood)."""
-    if group_by == "pair":
-        return torch.arange(len(pairs))
-    if group_by != "choice":
-        raise ValueError(f"--group-by must be choice or pair, not {group_by!r}")
-    keys: dict[tuple[str | None, str, str], int] = {}
-    return torch.tensor([keys.setdefault((p.user_id, p.prompt, p.chosen), len(keys)) for p in pairs])
-
-
-def load_training_set(
-    datasets: Sequence[str], encoder: Encoder, cache_dir: Path, data_root: Path | None, split: str, group_by: str
-) -> TrainingSet:
-    pairs = load_pairs(datasets, data_root, split=split)  # type: ignore[arg-type]
-    if not pairs:
-        raise SystemExit(f"no preference pairs in {datasets} ({split} split) under {data_root or default_data_root()}")
-    return embed_training_set(pairs, encoder, cache_dir, group_by)
-
-
-def embed_training_set(pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str) -> TrainingSet:
-    tensors = embed_pairs(pairs, encoder, cache_dir)
-    tensors.group = group_ids(pairs, group_by)
-    tensors.__post_init__()
-    return TrainingSet(pairs, tensors)
+from model.training_set import TrainingSet, embed_training_set
 
 
 def seed_everything(seed: int) -> None:

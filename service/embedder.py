@@ -131,7 +131,9 @@ def tokenize_items(encoder: Encoder, items: Sequence[Item]) -> list[dict[str, li
     return out  # type: ignore[return-value]
 
 
-def encoder_forward(encoder: Encoder, graph: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None) -> Forward:
+def encoder_forward(
+    encoder: Encoder, graph: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
+) -> Forward:
     """The batcher's forward (runs in its worker thread): (B,) tokenized items (tokenize_items)
     -> (B, D) float32 on cpu. ``graph``: an ONNX Runtime graph of forward_tokens (MICRO_BACKEND)."""
     run = graph or encoder.forward_tokens

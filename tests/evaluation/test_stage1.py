@@ -6,7 +6,7 @@ import torch
 
 from evaluation.stage1 import dataset_means, render, type_means
 from model.data import PreferencePair
-from model.train import TrainingSet
+from model.training_set import TrainingSet
 
 VALS = {"dsp/academy": 0.6, "dsp/business": 0.8, "relabeled_hh/helpful": 0.5}
 

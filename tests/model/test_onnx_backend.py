@@ -53,7 +53,8 @@ def test_service_forward_on_the_graph_matches_torch(exported):
 
     directory, encoder, _ = exported
     graph = load_graph(directory, "onnx", encoder, threads=1)
-    items = tokenize_items(encoder, [("a short text", encoder.max_length), ("another, longer text " * 20, encoder.max_length),
+    items = tokenize_items(encoder, [("a short text", encoder.max_length),
+                                     ("another, longer text " * 20, encoder.max_length),
                                      ("a router text", encoder.router_max_length)])
     got, want = encoder_forward(encoder, graph)(items), encoder_forward(encoder)(items)
     assert torch.nn.functional.cosine_similarity(got, want, dim=-1).min() >= MIN_COSINE

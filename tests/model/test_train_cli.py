@@ -184,7 +184,7 @@ def test_every_shape_trains_and_prints_the_per_user_table(tmp_path, capsys, tiny
 
 def test_choice_groups_keep_different_users_apart():
     from model.data import PreferencePair
-    from model.train import group_ids
+    from model.training_set import group_ids
 
     pairs = [PreferencePair("p", "a", b, "", "t", user_id=u) for u, b in (("ann", "x"), ("ann", "y"), ("bob", "z"))]
     assert group_ids(pairs, "choice").tolist() == [0, 0, 1]
