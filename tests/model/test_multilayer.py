@@ -100,3 +100,11 @@ def test_the_cache_stores_every_layer_once_and_returns_each_selection(tmp_path):
     stack = compute(["bb", "a"])
     assert torch.allclose(got, combine_layers(stack, (0, 1, 2), "mean"))
     assert torch.allclose(first, combine_layers(compute(["a", "bb"]), (0, 2), "concat"))
+
+
+def test_layers_flag_reads_indices_or_all():
+    from model.backbone_args import parse_layers
+
+    assert parse_layers(None, None) is None
+    assert parse_layers("2,4,6", None) == [2, 4, 6]
+    assert parse_layers("all", None) == list(range(7))
