@@ -15,6 +15,7 @@ from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig, update_offset
 from model.scoring import pair_correct
+from model.training_set import TrainingSet
 
 
 @dataclass
@@ -101,3 +102,12 @@ def labels_to_reach(curve: torch.Tensor, checkpoints: Sequence[int], target: flo
         if value >= target:
             return n
     return None
+
+
+def by_type(model: MixtureRewardModel, data: TrainingSet) -> dict[str, ScoredPairs]:
+    """The pairs of each user type (or user id), scored by every head: one simulated user's pool each."""
+    out = {}
+    for u in sorted(set(data.user_types)):
+        idx = torch.tensor([i for i, t in enumerate(data.user_types) if t == u])
+        out[u] = ScoredPairs.of(model, data.tensors.subset(idx))
+    return out

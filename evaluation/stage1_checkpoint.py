@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from evaluation.report_sections import write_section
 from evaluation.stage1 import evaluate, render
 from model.backbone import Encoder, layer_selection
 from model.checkpoint import load_checkpoint, read_config
@@ -59,20 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         *render(rows, test), "",
         f"Measured in {time.perf_counter() - started:.0f} s, embeddings cached.", "",
     ]
-    write_section(args.report, lines)
+    write_section(args.report, lines, BEGIN, END, title="# Stage-1 results (test split)", at_top=True)
     print("\n".join(lines))
 
 
-def write_section(path: Path, lines: list[str]) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Stage-1 results (test split)\n"
-    block = "\n".join([BEGIN, *lines, END])
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        title, _, body = text.partition("\n")
-        text = title + "\n\n" + block + "\n" + body
-    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

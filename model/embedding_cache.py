@@ -68,17 +68,12 @@ class EmbeddingCache:
         keys = {cache_key(t, length, self.default_length) for t in texts}
         return sum(1 for key in keys if key not in self._rows)
 
-    def get_or_compute(
-        self,
-        texts: Sequence[str],
-        compute: Callable[[list[str]], torch.Tensor],
-        max_length: int | None = None,
-        chunk: int = 2048,
-    ) -> torch.Tensor:
+    def get_or_compute(self, texts: Sequence[str], compute: Callable[[list[str]], torch.Tensor], **window) -> torch.Tensor:
         """(N,) texts -> (N, d); texts not cached yet are computed in chunks and saved.
-        ``max_length`` is the window ``compute`` reads with (default: the backbone's). With
-        layers chosen, ``compute`` returns (n, L + 1, D) stacks and the selection is returned."""
-        rows = self.get_or_compute_stack(texts, compute, max_length, chunk)
+        ``window``: ``max_length``, the window ``compute`` reads with (default: the backbone's), and
+        ``chunk``, as in get_or_compute_stack. With layers chosen, ``compute`` returns (n, L + 1, D)
+        stacks and the selection is returned."""
+        rows = self.get_or_compute_stack(texts, compute, **window)
         if self.info.layers is None:
             return rows
         if not len(texts):

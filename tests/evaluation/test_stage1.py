@@ -33,12 +33,13 @@ def test_render_writes_per_type_cells_and_dataset_means_with_intervals():
 
 
 def test_checkpoint_section_goes_under_the_title_and_is_replaced_on_rerun(tmp_path):
-    from evaluation.stage1_checkpoint import write_section
+    from evaluation.report_sections import write_section
+    from evaluation.stage1_checkpoint import BEGIN, END
 
     page = tmp_path / "results.md"
     page.write_text("# Stage-1 results\nthe full comparison\n", encoding="utf-8")
-    write_section(page, ["first"])
-    write_section(page, ["second"])
+    for lines in (["first"], ["second"]):
+        write_section(page, lines, BEGIN, END, title="# Stage-1 results", at_top=True)
     text = page.read_text(encoding="utf-8")
     assert text.startswith("# Stage-1 results\n") and "second" in text and "first" not in text
     assert text.rstrip().endswith("the full comparison")
