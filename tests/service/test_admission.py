@@ -15,7 +15,6 @@ from starlette.routing import Route
 from service.admission import Admission, estimated_tokens
 
 
-
 def slow_app(gate: asyncio.Event, bodies_read: list[int]) -> Admission:
     async def work(request: Request) -> JSONResponse:
         bodies_read.append(len(await request.body()))

@@ -18,7 +18,7 @@ from service import metrics
 from service.errors import InferenceFailed
 from service.store import LabelTerms, UserStore
 from tests.helpers import TEST_REDIS_URL
-from tests.service.test_store import K, make_store, prefix, run  # noqa: F401 (prefix: the fixture)
+from tests.service.conftest import K, make_store, run
 
 CFG = RoutingConfig()
 T = TypeVar("T")

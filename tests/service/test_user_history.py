@@ -14,8 +14,8 @@ from service import metrics
 from service.feedback_batch import BatchFeedback
 from service.labels import Label
 from service.user_history import UserHistory
-from tests.service.engine_doubles import K, HashingEmbedder, tiny_heads
-from tests.service.test_store import make_store, prefix, run  # noqa: F401 (prefix: the fixture)
+from tests.service.conftest import make_store, run
+from tests.service.engine_doubles import HashingEmbedder, K, tiny_heads
 
 ROUTING = RoutingConfig(tau=1.0, eta=1.0)
 LABELS = [Label(f"good answer {i}", f"bad answer {i}", prompt=f"question {i}", feedback_id=f"l{i}") for i in range(6)]
