@@ -22,10 +22,13 @@ class PairTensors:
     rejected: torch.Tensor  # (N, D) embedding of prompt + other response
     prompt: torch.Tensor  # (N, D) router input: embedding of context + prompt
     group: torch.Tensor | None = None  # (N,) ids 0..G-1 of pairs sharing one latent type; None = one each
+    weight: torch.Tensor | None = None  # (N,) pair weights (the data's weight column); None = 1 each
 
     def __post_init__(self) -> None:
         if self.group is None:
             self.group = torch.arange(self.chosen.shape[0])
+        if self.weight is None:
+            self.weight = torch.ones(self.chosen.shape[0])
         self.group = torch.unique(self.group, return_inverse=True)[1]  # dense ids 0..G-1
 
     def __len__(self) -> int:
@@ -42,7 +45,7 @@ class PairTensors:
         return self.prompt[first]
 
     def subset(self, idx: torch.Tensor) -> PairTensors:
-        return PairTensors(self.chosen[idx], self.rejected[idx], self.prompt[idx], self.group[idx])
+        return PairTensors(self.chosen[idx], self.rejected[idx], self.prompt[idx], self.group[idx], self.weight[idx])
 
     @property
     def diff(self) -> torch.Tensor:
@@ -115,17 +118,19 @@ def initial_model(train: PairTensors, cfg: FitConfig, gen: torch.Generator) -> M
 
 
 def loss_of(
-    model: MixtureRewardModel, diff: torch.Tensor, group: torch.Tensor, group_prompts: torch.Tensor, alpha: float
+    model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor, prompts: torch.Tensor, alpha: float
 ) -> LossParts:
-    """Heads are linear without bias, so r(chosen) - r(rejected) = H (e_chosen - e_rejected)."""
-    log_w = model.log_weights(group_prompts)  # (G, K)
+    """Heads are linear without bias, so r(chosen) - r(rejected) = H (e_chosen - e_rejected).
+    ``diff`` = pairs.diff and ``prompts`` = pairs.group_prompts(), computed once per fit."""
+    log_w = model.log_weights(prompts)  # (G, K)
     margins = model.rewards(diff)  # (N, K)
-    return grouped_mixture_bt_loss(margins, torch.zeros_like(margins), group, log_w, alpha)
+    weight = None if bool((pairs.weight == 1).all()) else pairs.weight
+    return grouped_mixture_bt_loss(margins, torch.zeros_like(margins), pairs.group, log_w, alpha, weight)
 
 
 @torch.no_grad()
-def nll_of(model: MixtureRewardModel, diff: torch.Tensor, group: torch.Tensor, group_prompts: torch.Tensor) -> float:
-    return float(loss_of(model, diff, group, group_prompts, alpha=0.0).nll)
+def nll_of(model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor, prompts: torch.Tensor) -> float:
+    return float(loss_of(model, pairs, diff, prompts, alpha=0.0).nll)
 
 
 def fit_once(
@@ -141,14 +146,14 @@ def fit_once(
     history, waited = [], 0
     for step in range(1, cfg.max_steps + 1):
         opt.zero_grad(set_to_none=True)
-        parts = loss_of(model, train_diff, train.group, train_prompts, cfg.alpha)
+        parts = loss_of(model, train, train_diff, train_prompts, cfg.alpha)
         parts.total.backward()
         opt.step()
         if on_step is not None:
             on_step()
         if step % cfg.eval_every:
             continue
-        val_nll = nll_of(model, val_diff, val.group, val_prompts)
+        val_nll = nll_of(model, val, val_diff, val_prompts)
         history.append(
             {"step": step, "train_loss": parts.total.item(), "train_nll": parts.nll.item(), "val_nll": val_nll}
         )

@@ -65,11 +65,18 @@ def grouped_mixture_bt_loss(
     group: torch.Tensor,
     log_w_group: torch.Tensor,
     alpha: float = 0.5,
+    pair_weight: torch.Tensor | None = None,
 ) -> LossParts:
-    """(B, K), (B, K), group ids (B,) in [0, G), (G, K) log weights -> loss (see module doc)."""
+    """(B, K), (B, K), group ids (B,) in [0, G), (G, K) log weights -> loss (see module doc).
+
+    ``pair_weight`` (B,): a pair of weight c counts as c copies of it (its log-likelihood scaled by
+    c inside its group's product, the total divided by sum c instead of B); None = 1 each."""
     per_pair = head_log_likelihoods(r_chosen, r_rejected)  # (B, K)
+    total = r_chosen.shape[0]
+    if pair_weight is not None:
+        per_pair, total = per_pair * pair_weight[:, None], pair_weight.sum()
     per_group = torch.zeros_like(log_w_group).index_add(0, group, per_pair)  # (G, K)
-    nll = -torch.logsumexp(log_w_group + per_group, dim=-1).sum() / r_chosen.shape[0]
+    nll = -torch.logsumexp(log_w_group + per_group, dim=-1).sum() / total
     return regularised(nll, log_w_group, alpha)
 
 

@@ -119,8 +119,6 @@ def prepare_data(
         raise DataError([*skipped, f"--strict: {len(skipped)} rows cannot be used"])
     for line in skipped_lines(skipped, MAX_LISTED_SKIPS):
         print(f"skipped: {line}", file=out)
-    if any(p.weight != 1.0 for p in train.pairs):
-        print("note: the weight column is read and checked, but the fit does not weight pairs yet", file=out)
     slices = assign_slices(train.pairs, val.pairs if val else None)
     try:
         counts = check_sizes(len(train.pairs), slices)

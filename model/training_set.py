@@ -65,5 +65,6 @@ def load_training_set(
 def embed_training_set(pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str) -> TrainingSet:
     tensors = embed_pairs(pairs, encoder, cache_dir)
     tensors.group = group_ids(pairs, group_by)
+    tensors.weight = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
     tensors.__post_init__()
     return TrainingSet(pairs, tensors)

@@ -62,3 +62,22 @@ def test_mixture_correct_is_a_bool_per_pair():
     train, _ = planted(10, seed=5)
     result = fit_mixture(train, train, FitConfig(num_heads=2, restarts=1, max_steps=20))
     assert mixture_correct(result.model, train).shape == (len(train),)
+
+
+def test_pair_weights_decide_between_two_groups_of_users_who_disagree():
+    # the same pairs labelled both ways: feature 0 wins in one copy, feature 1 in the other; a single
+    # BT head follows whichever side carries the larger weight
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(200, 4, generator=gen), torch.randn(200, 4, generator=gen)
+    a[:, 0], b[:, 0] = a[:, 0].abs() + 0.5, -b[:, 0].abs() - 0.5  # a wins on feature 0
+    a[:, 1], b[:, 1] = -a[:, 1].abs() - 0.5, b[:, 1].abs() + 0.5  # b wins on feature 1
+    prompt = torch.zeros(400, 4)
+
+    def fitted_preference(weight_for_a: float) -> float:
+        weight = torch.cat([torch.full((200,), weight_for_a), torch.ones(200)])
+        pairs = PairTensors(torch.cat([a, b]), torch.cat([b, a]), prompt, None, weight)
+        cfg = FitConfig(num_heads=1, router="none", restarts=1, max_steps=300, lr=0.05, seed=0)
+        model = fit_mixture(pairs, pairs, cfg).model
+        return float(model.rewards(a - b).mean())  # > 0: the head prefers a
+
+    assert fitted_preference(3.0) > 0 > fitted_preference(1 / 3)

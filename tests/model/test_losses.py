@@ -71,3 +71,19 @@ def test_grouped_loss_multiplies_likelihoods_within_a_group():
     r_c = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     parts = grouped_mixture_bt_loss(r_c, torch.zeros(2, 2), torch.tensor([0, 0]), LOG_W, alpha=0.0)
     assert abs(float(parts.nll) - 0.384652) < 1e-5
+
+
+def test_grouped_loss_pair_weight_counts_a_pair_as_that_many_copies():
+    # one group, one pair of weight 2 = one group holding the same pair twice:
+    # head 0 margin 1, head 1 margin 0, w = (0.75, 0.25):
+    # likelihood = 0.75 * 0.731059^2 + 0.25 * 0.5^2 = 0.463335; nll = -ln(0.463335) / 2 = 0.384652
+    weighted = grouped_mixture_bt_loss(
+        torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2), torch.tensor([0]), LOG_W, alpha=0.0,
+        pair_weight=torch.tensor([2.0]),
+    )
+    assert abs(float(weighted.nll) - 0.384652) < 1e-5
+    r_c, r_r = torch.randn(4, 3), torch.randn(4, 3)
+    log_w = torch.log_softmax(torch.randn(2, 3), dim=-1)
+    group = torch.tensor([0, 0, 1, 1])
+    ones = grouped_mixture_bt_loss(r_c, r_r, group, log_w, pair_weight=torch.ones(4))
+    assert torch.allclose(ones.total, grouped_mixture_bt_loss(r_c, r_r, group, log_w).total)
