@@ -21,8 +21,10 @@ from model import personal_scoring
 from model.backbone import Message
 from model.features import router_text
 from model.heads import MixtureRewardModel
+from model.losses import entropy
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig
 from service import metrics
+from service.active_users import ActiveUsers
 from service.embedder import Embedder
 from service.errors import ContextConflict, StoreUnavailable, UserNotFound
 from service.labels import Label
@@ -88,6 +90,8 @@ class RewardEngine:
         self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
         self.model_version = model_version
         self.history = history  # rebuilds a user's state from the kept history on first use (model upgrade)
+        self.active_users = ActiveUsers()
+        metrics.ACTIVE_USERS.set_function(self.active_users.count)
 
     # ---- scoring --------------------------------------------------------------------------
     async def score(
@@ -102,6 +106,7 @@ class RewardEngine:
     ) -> Scored:
         req = await self._embedded(user_id, context, prompt, messages, responses)
         scored = personal_scoring.score_responses(self.model, req.prompt_emb, req.pair_emb, req.offset)
+        metrics.WEIGHT_ENTROPY.labels(req.person.source).observe(float(entropy(scored.weights.log())))
         return Scored(
             scores=scored.scores.tolist(),
             ranking=scored.ranking,
@@ -127,6 +132,7 @@ class RewardEngine:
         """Embed (prompt, chosen, rejected), then apply the routing update atomically in Redis.
         At most two Redis round trips: read (state + feedback_id), then the update script."""
         label = Label(chosen, rejected, prompt, messages, context, self.store.feedback_id(feedback_id))
+        self.active_users.touch(user_id)
         asked = [feedback_id] if feedback_id else []
         try:
             snapshot, (prompt_text, texts, _) = await asyncio.gather(
@@ -200,6 +206,7 @@ class RewardEngine:
         """The user's offset and context (one Redis round trip); the prior when Redis is down."""
         if user_id is None:
             return Personal(None, context, "prior")
+        self.active_users.touch(user_id)
         try:
             state = (await self._read(user_id)).state
         except StoreUnavailable:

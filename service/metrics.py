@@ -90,6 +90,14 @@ SHUTDOWN_REJECTED = Counter(
     "micro_shutdown_rejected_total", "Requests answered 503 because the shutdown grace period ran out",
     registry=REGISTRY,
 )
+WEIGHT_ENTROPY = Histogram(
+    "micro_weight_entropy_nats", "Entropy of the mixture weights a score used (ln K: uniform; 0: one head), by source",
+    ["source"], buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0), registry=REGISTRY,
+)
+ACTIVE_USERS = Gauge(
+    "micro_active_users", "Distinct users this replica scored or took labels from in the last 5 minutes",
+    registry=REGISTRY,
+)
 MODEL_INFO = Gauge(
     "micro_model_info", "The loaded model (value 1)", ["backbone", "heads", "version"], registry=REGISTRY
 )
@@ -104,6 +112,8 @@ for _result in ("rebuilt", "failed"):
     USERS_REBUILT.labels(_result)
 for _result in ("hit", "miss"):
     EMBED_CACHE.labels(_result)
+for _source in ("user", "prior", "prior_degraded"):
+    WEIGHT_ENTROPY.labels(_source)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -71,6 +71,7 @@ def test_health_live_and_ready(client: httpx.Client):
 
 def test_metrics_parse_and_hold_the_named_metrics(client: httpx.Client):
     client.post("/v1/score", json={"prompt": PROMPT, "responses": ANSWERS})
+    client.post("/v1/score", json={"user_id": "ops-metrics-user", "prompt": PROMPT, "responses": ANSWERS})
     text = client.get("/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     # the parser drops a counter's _total suffix
@@ -78,9 +79,13 @@ def test_metrics_parse_and_hold_the_named_metrics(client: httpx.Client):
         "micro_requests", "micro_request_duration_seconds", "micro_queue_duration_seconds",
         "micro_inference_duration_seconds", "micro_batch_size", "micro_batch_tokens", "micro_queue_size",
         "micro_feedback", "micro_redis_duration_seconds", "micro_redis_errors", "micro_degraded",
-        "micro_model_info",
+        "micro_model_info", "micro_weight_entropy_nats", "micro_active_users",
     }
     assert expected <= set(families)
+    assert families["micro_active_users"].samples[0].value >= 1  # the user just scored
+    entropy_counts = {s.labels["source"]: s.value for s in families["micro_weight_entropy_nats"].samples
+                      if s.name.endswith("_count")}
+    assert entropy_counts["prior"] >= 1 and entropy_counts["prior"] + entropy_counts["user"] >= 2
     routes = {s.labels.get("route") for s in families["micro_requests"].samples}
     assert "/v1/score" in routes
     info = families["micro_model_info"].samples[0]
@@ -88,7 +93,7 @@ def test_metrics_parse_and_hold_the_named_metrics(client: httpx.Client):
     for family in families.values():  # bounded labels: no user ids, no texts
         for sample in family.samples:
             assert set(sample.labels) <= {"route", "status", "result", "op", "reason", "backbone", "heads",
-                                          "version", "le"}
+                                          "version", "le", "source"}
 
 
 def test_openapi_docs_are_served(client: httpx.Client):
