@@ -31,16 +31,17 @@ def label(user_id: str, context: str | None = None) -> str:
 
 def parse_label(value: Any) -> tuple[str | None, str | None]:
     """(user_id, context) of a label: a mapping, or a string holding a JSON object; anything else
-    (a plain string such as a math answer) names no user."""
+    (a plain string such as a math answer) names no user. A context without a user is kept (the
+    sample is scored on the prior with that stated context), as the server's /get_reward does."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             return None, None
-    if not isinstance(value, dict) or value.get("user_id") is None:
+    if not isinstance(value, dict):
         return None, None
-    context = value.get("context")
-    return str(value["user_id"]), str(context) if context is not None else None
+    user, context = value.get("user_id"), value.get("context")
+    return (str(user) if user is not None else None), (str(context) if context is not None else None)
 
 
 def response_of(query: str, prompt: str | None) -> tuple[str, str]:
