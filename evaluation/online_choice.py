@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
-from evaluation.online_users import ACTIVE, PRIORS, OnlinePolicy, choose_policy, simulate_outcomes
+from evaluation.online_users import ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, simulate_outcomes
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder, layer_selection
@@ -31,8 +31,6 @@ from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import RoutingConfig
 from model.training_set import TrainingSet, load_training_set
 
-SELECT_AT = [1, 2, 5, 10, 20]  # label counts the policy is chosen on
-REPORT_AT = [0, 1, 2, 5, 10, 20, 50]
 GRID = [OnlinePolicy(RoutingConfig(tau=t, eta=e), prior) for prior in PRIORS for t in (0.25, 0.5, 1.0, 2.0)
         for e in (1.0, 2.0, 4.0, 8.0, 16.0)] + [
     OnlinePolicy(RoutingConfig(tau=t, mode="hedge"), prior) for prior in PRIORS for t in (0.5, 1.0, 2.0, 4.0)]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import torch
 
 from evaluation.bootstrap import prompt_bootstrap
+from evaluation.online_users import REPORT_AT, SELECT_AT
 
 TOP_GRID_ROWS = 8
 
 
 def render(policies, table, curves, prompts, active, refusals, args, argv, version, seconds) -> list[str]:
     command = "python -m evaluation.online_choice" + ("" if not argv else " " + " ".join(argv))
-    from evaluation.online_choice import REPORT_AT, SELECT_AT
 
     lines = [
         "## Online personalization, chosen on validation users, scored on test", "",

@@ -16,6 +16,9 @@ from model.active import best_query
 from model.routing import RoutingConfig, update_offset
 from model.scoring import pair_correct
 
+SELECT_AT = [1, 2, 5, 10, 20]  # label counts an online policy is chosen on (validation users)
+REPORT_AT = [0, 1, 2, 5, 10, 20, 50]  # label counts the test figures are reported at
+
 ACTIVE = ("random", "entropy", "information")  # random order | expected entropy drop | label-head information
 PRIORS = ("router", "uniform")  # a new user's starting weights: the router's for the prompt, or uniform
 

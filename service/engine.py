@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
@@ -29,9 +29,6 @@ from service.embedder import Embedder
 from service.errors import ContextConflict, StoreUnavailable, UserNotFound
 from service.labels import Label
 from service.store import ContextChanged, FeedbackOutcome, Snapshot, UserState, UserStore
-
-if TYPE_CHECKING:
-    from service.user_history import UserHistory
 
 log = logging.getLogger("service.engine")
 CONTEXT_RETRIES = 3  # a feedback racing a context change is recomputed this many times
@@ -77,6 +74,13 @@ def context_texts(context: str | None) -> list[str]:
     return [context, NEUTRAL_CONTEXT] if context else []
 
 
+class StateReader(Protocol):
+    """Reads a user's snapshot, rebuilding it first when it was kept under another model version
+    (service/user_history.py UserHistory)."""
+
+    async def snapshot(self, user_id: str, feedback_ids: Sequence[str] = ()) -> Snapshot: ...
+
+
 class RewardEngine:
     def __init__(
         self,
@@ -85,7 +89,7 @@ class RewardEngine:
         embedder: Embedder,
         store: UserStore,
         model_version: str,
-        history: UserHistory | None = None,
+        history: StateReader | None = None,
     ) -> None:
         self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
         self.model_version = model_version

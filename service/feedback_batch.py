@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from model import personal_scoring
 from model.features import router_text
@@ -27,13 +26,10 @@ from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
 from service import metrics
 from service.embedder import Embedder
-from service.engine import RewardEngine, context_texts
+from service.engine import RewardEngine, StateReader, context_texts
 from service.errors import ContextConflict, StoreUnavailable
 from service.labels import Label
 from service.store import ContextChanged, FeedbackOutcome, LabelTerms, UserState, UserStore
-
-if TYPE_CHECKING:
-    from service.user_history import UserHistory
 
 CONTEXT_RETRIES = 3  # a batch racing a context change is recomputed this many times
 
@@ -57,7 +53,7 @@ class BatchFeedback:
     """Applies a user's labels in order, atomically per script run and idempotently per label."""
 
     def __init__(self, model: MixtureRewardModel, routing: RoutingConfig, embedder: Embedder, store: UserStore,
-                 history: UserHistory | None = None) -> None:
+                 history: StateReader | None = None) -> None:
         self.model, self.routing, self.embedder, self.store = model, routing, embedder, store
         self.history = history  # rebuilds a user's state from the kept history first (model upgrade)
 
