@@ -56,11 +56,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--probe", type=int, default=5, help="requests of each kind for the round-trip count")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="a MICRO_* setting for the servers started here, e.g. MICRO_MAX_BATCH_TOKENS=2048 (repeatable)")
+    return parse_with_quick(p, argv, QUICK)
+
+
+def parse_with_quick(p: argparse.ArgumentParser, argv: list[str] | None, quick: dict) -> argparse.Namespace:
+    """A bench's flags plus --quick (the ``quick`` values replace the flags: a tiny load) and --json."""
     p.add_argument("--quick", action="store_true", help="a tiny load, to check that the bench runs")
     p.add_argument("--json", type=Path, help="also write every figure here")
     args = p.parse_args(argv)
     if args.quick:
-        for name, value in QUICK.items():
+        for name, value in quick.items():
             setattr(args, name, value)
     return args
 

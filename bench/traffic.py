@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from bench import traffic_phases as phases
-from bench.load import delete_keys, ints
+from bench.load import delete_keys, ints, parse_with_quick
 from bench.raw import load_encoder
 from bench.report import machine
 from bench.server import bench_settings
@@ -62,13 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="a MICRO_* setting (repeatable)")
     p.add_argument("--phases", default="rl,overload,fairness", help="which phases to run")
-    p.add_argument("--quick", action="store_true", help="a tiny load, to check that the bench runs")
-    p.add_argument("--json", type=Path, help="also write every figure here")
-    args = p.parse_args(argv)
-    if args.quick:
-        for name, value in QUICK.items():
-            setattr(args, name, value)
-    return args
+    return parse_with_quick(p, argv, QUICK)
 
 
 async def measure(args: argparse.Namespace, url: str, naive_url: str, run: str) -> dict:
