@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from bench.workload import Call
-from model.backbone import Encoder
+from model.backbone import Encoder, record_settings
 from model.checkpoint import read_config
 from model.features import router_text
 from service.runtime import available_cores
@@ -19,10 +19,7 @@ from service.runtime import available_cores
 def load_encoder(checkpoint: Path) -> Encoder:
     """The encoder as the service builds it (windows from the checkpoint; threads = cores)."""
     torch.set_num_threads(available_cores())
-    backbone = read_config(checkpoint).backbone
-    max_length = int(backbone.get("max_length", 256))
-    return Encoder(pooling=backbone.get("pooling", "mean"), max_length=max_length,
-                   router_max_length=int(backbone.get("router_max_length", max_length)))
+    return Encoder(**record_settings(read_config(checkpoint).backbone))
 
 
 def raw_throughput(encoder: Encoder, calls: list[Call], batch_sizes: list[int]) -> dict:

@@ -17,10 +17,9 @@ import torch
 
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, active_curve, by_type, labels_to_reach, learning_curve
-from model.backbone import Encoder
+from model.backbone import Encoder, record_settings
 from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
-from model.embedding_cache import EmbeddingCache
-from model.features import router_text
+from model.features import embed_texts, router_text
 from model.fitting import FitConfig, fit_mixture
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
@@ -58,8 +57,7 @@ def choose_routing(fit_sets, val_sets, orders: int) -> tuple[dict, RoutingConfig
 
 def context_cold_start(encoder, model, test: TrainingSet, cache_dir: Path, rc: RoutingConfig) -> dict[str, tuple[float, float, float]]:
     """n = 0 pairwise accuracy per DSP type: no context / router reads it / + context pseudo-label."""
-    cache = EmbeddingCache(cache_dir, encoder.info)
-    statements = cache.get_or_compute(list(STATED_CONTEXTS.values()) + [NEUTRAL_CONTEXT], encoder.encode)
+    statements = embed_texts(list(STATED_CONTEXTS.values()) + [NEUTRAL_CONTEXT], encoder, cache_dir)
     rewards = model.rewards(statements)  # (T + 1, K)
     out = {}
     for i, (u, ctx) in enumerate(STATED_CONTEXTS.items()):
@@ -69,7 +67,7 @@ def context_cold_start(encoder, model, test: TrainingSet, cache_dir: Path, rc: R
         part = test.take(torch.tensor(rows))
         plain = ScoredPairs.of(model, part.tensors)
         routed_texts = [router_text(p.prompt, ctx) for p in part.pairs]
-        routed_emb = cache.get_or_compute(routed_texts, encoder.encode_router, max_length=encoder.router_max_length)
+        routed_emb = embed_texts(routed_texts, encoder, cache_dir, router=True)
         routed = replace(plain, prior_logits=model.router_logits(routed_emb))
         offset = context_offset(rewards[i], rewards[-1], rc)
         out[u] = (acc(plain, None), acc(routed, None), acc(routed, offset))
@@ -84,9 +82,8 @@ def top1_ceiling(encoder, model, cache_dir: Path, data_root: Path | None) -> dic
     items = load_dsp_items(data_root, split="test")
     if not items:
         return {}
-    cache = EmbeddingCache(cache_dir, encoder.info)
     texts = [t for it in items for t in encoder.join_pairs([it.prompt] * 5, [it.responses[k] for k in DSP_RESPONSE_KEYS])[0]]
-    rewards = model.rewards(cache.get_or_compute(texts, encoder.encode).view(len(items), 5, -1))  # (Q, 5, K)
+    rewards = model.rewards(embed_texts(texts, encoder, cache_dir).view(len(items), 5, -1))  # (Q, 5, K)
     first = rewards.argmax(1)  # (Q, K) index of the top response per head
     return {d: best_head(first == DSP_RESPONSE_KEYS.index(d))[1] for d in DSP_DOMAINS}
 
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     started = time.perf_counter()
     bb = read_config(args.checkpoint).backbone
-    encoder = Encoder(pooling=bb["pooling"], max_length=bb["max_length"], router_max_length=bb.get("router_max_length", bb["max_length"]))
+    encoder = Encoder(**record_settings(bb))
     model, ck = load_checkpoint(args.checkpoint, encoder.info)
     datasets = args.data.split(",")
     train = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "train", "pair")

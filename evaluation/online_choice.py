@@ -23,7 +23,7 @@ from evaluation.bootstrap import Interval, prompt_bootstrap
 from evaluation.online_users import ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, simulate_outcomes
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
-from model.backbone import Encoder, layer_selection
+from model.backbone import Encoder, record_settings
 from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
 from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
@@ -95,10 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
     started = time.perf_counter()
-    bb = read_config(args.checkpoint).backbone
-    layers, combine = layer_selection(bb)
-    encoder = Encoder(pooling=bb["pooling"], max_length=bb["max_length"], router_max_length=bb.get("router_max_length", bb["max_length"]),
-                      layers=layers, layer_combine=combine)
+    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
     model, ck = load_checkpoint(args.checkpoint, encoder.info)
     datasets = args.data.split(",")
     train = load_training_set(datasets, encoder, args.cache_dir, None, "train", "pair")
@@ -126,7 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, time.perf_counter() - started)
     write_section(args.report, lines, BEGIN, END, title="# Personalization")
     if args.json:
-        args.json.write_text(json.dumps(summary(policies, curves, prompts, active, refusals, table), indent=1), encoding="utf-8")
+        figures = {"version": ck.version, "command": "python -m evaluation.online_choice" + "".join(" " + a for a in argv),
+                   **summary(policies, curves, prompts, active, refusals, table)}
+        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
     print("\n".join(lines))
 
 
@@ -150,7 +149,7 @@ def summary(policies, curves, prompts, active, refusals, table) -> dict:
             for j, n in enumerate(REPORT_AT):
                 ci = interval({u: per_type[u][j] for u in types}, prompts, types)
                 out["curves"][f"{name}|{ds}|{n}"] = [ci.value, ci.low, ci.high]
-    out["active_validation"] = active["validation"]
+    out["active_validation"], out["active_chosen"], out["active_at"] = active["validation"], active["chosen"], active["at"]
     out["active_test"] = {c: {u: [float(v[0].mean()), float(v[1].mean())] for u, v in per.items()} for c, per in active["outcomes"].items()}
     out["grid"] = {k.label(): v for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:10]}
     return out

@@ -1,23 +1,32 @@
-"""Honest stage-1 figures of a trained checkpoint, without refitting: router weights, each user
+"""Honest stage-1 figures of a trained checkpoint, without refitting it: a single Bradley-Terry
+head on the same features and fit slice (the baseline, fitted here), router weights, each user
 type's head chosen on the validation slice of train (scored on test), and beside it the oracle
 (the head chosen on the test labels, optimistic by construction); dataset means with a 95 %
 bootstrap interval over test prompts. Writes a marked section at the top of docs/results.md
-(the rest of the page, python -m evaluation.stage1's full comparison, is kept).
+(the rest of the page, python -m evaluation.stage1's full comparison, is kept); ``--json``
+also writes the figures (python -m evaluation.reports reads them).
 
-    python -m evaluation.stage1_checkpoint [--checkpoint checkpoints/default]
+    python -m evaluation.stage1_checkpoint [--checkpoint checkpoints/default] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 from evaluation.report_sections import write_section
-from evaluation.stage1 import evaluate, render
-from model.backbone import Encoder, layer_selection
+from dataclasses import asdict, replace
+
+import torch
+
+from evaluation.stage1 import dataset_intervals, evaluate, render, type_means
+from model.backbone import Encoder, record_settings
 from model.checkpoint import load_checkpoint, read_config
+from model.fitting import FitConfig
+from model.train import fit_with_progress
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.training_set import load_training_set
 
@@ -29,22 +38,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "results.md")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
     started = time.perf_counter()
     config = read_config(args.checkpoint)
-    bb = config.backbone
-    layers, combine = layer_selection(bb)
-    encoder = Encoder(pooling=bb["pooling"], max_length=bb["max_length"], router_max_length=bb.get("router_max_length", bb["max_length"]),
-                      layers=layers, layer_combine=combine)
+    encoder = Encoder(**record_settings(config.backbone))
     model, config = load_checkpoint(args.checkpoint, encoder.info)
     datasets = list(config.training.get("data", ["dsp", "relabeled_hh"]))
     train = load_training_set(datasets, encoder, args.cache_dir, None, "train", "pair")
     test = load_training_set(datasets, encoder, args.cache_dir, None, "test", "pair")
-    _, val = train.split_validation()
+    fit, val = train.split_validation()
     outcomes = evaluate(model, val, test)
+    single = single_bt_outcomes(fit, val, test, config.training.get("fit", {}))
     k = model.num_heads
     rows = {
+        "single Bradley-Terry head (K=1, same features, fitted here on the fit slice)": single,
         f"MiCRo, router weights, no user labels (K={k})": outcomes["mixture"],
         f"**MiCRo, head per user type chosen on validation (K={k})**": outcomes["val_head"],
         f"oracle (optimistic): head per user type chosen on the test labels (K={k})": outcomes["oracle_head"],
@@ -61,7 +70,25 @@ def main(argv: list[str] | None = None) -> None:
         f"Measured in {time.perf_counter() - started:.0f} s, embeddings cached.", "",
     ]
     write_section(args.report, lines, BEGIN, END, title="# Stage-1 results (test split)", at_top=True)
+    if args.json:
+        named = {"single_bt": single, **outcomes}
+        args.json.write_text(json.dumps(figures(named, test, config.version, k, command), indent=1) + "\n", encoding="utf-8")
     print("\n".join(lines))
+
+
+def single_bt_outcomes(fit, val, test, fit_settings: dict) -> torch.Tensor:
+    """(N_test,) 1/0 outcomes of one Bradley-Terry head fitted with the checkpoint's own fit settings."""
+    known = {name for name in asdict(FitConfig())}
+    cfg = replace(FitConfig(**{n: v for n, v in fit_settings.items() if n in known}), num_heads=1, restarts=1, router="none")
+    return evaluate(fit_with_progress(fit, val, cfg, label="single BT").model, val, test)["mixture"]
+
+
+def figures(outcomes: dict[str, torch.Tensor], test, version: str, heads: int, command: str) -> dict:
+    """JSON-ready: per row, per user type means and per data set [value, low, high]."""
+    rows = {name: {"per_type": type_means(o, test),
+                   "datasets": {ds: [i.value, i.low, i.high] for ds, i in dataset_intervals(o, test).items()}}
+            for name, o in outcomes.items()}
+    return {"version": version, "heads": heads, "test_pairs": len(test.pairs), "command": command, "rows": rows}
 
 
 

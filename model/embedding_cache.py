@@ -54,8 +54,11 @@ class EmbeddingCache:
         self.info = info
         self.default_length = info.max_length
         self._rows: dict[str, torch.Tensor] = {}
+        self.row_ndim = 1 if info.layers is None else 2  # a multi-layer store keeps (L + 1, D) per text
         for shard in sorted(self.dir.glob("shard-*.pt")):
             data = torch.load(shard, weights_only=True)
+            if data["emb"].ndim != self.row_ndim + 1:  # written by a caller that passed the wrong encode: not ours
+                continue
             for key, row in zip(data["keys"], data["emb"]):
                 self._rows[key] = row
 
@@ -98,6 +101,9 @@ class EmbeddingCache:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             emb = compute([t for _, t in part]).float().cpu()
+            if emb.ndim != self.row_ndim + 1:
+                raise ValueError(f"this store keeps {'(n, L + 1, D) stacks' if self.row_ndim == 2 else '(n, D) rows'}, "
+                                 f"the compute function returned {tuple(emb.shape)}")
             part_keys = [k for k, _ in part]
             torch.save({"keys": part_keys, "emb": emb}, self.dir / f"shard-{time.time_ns()}.pt")
             self._rows.update(zip(part_keys, emb))

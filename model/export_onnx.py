@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from model.backbone import Encoder, layer_selection
+from model.backbone import Encoder, record_settings
 from model.checkpoint import load_checkpoint, read_config
 from model.onnx_backend import GRAPH_FILES, export_graph, load_graph, quantize_graph
 from model.onnx_gate import GateResult, pair_features, run_gate, validation_pairs
@@ -31,15 +31,8 @@ def encoder_for_checkpoint(
     directory: Path, backbone_path: Path | None = None, backbone_id: str | None = None
 ) -> Encoder:
     """The fp32 cpu encoder a checkpoint was trained with (windows, pooling, layers, template)."""
-    record = read_config(directory).backbone
-    layers, combine = layer_selection(record)
-    max_length = int(record.get("max_length", 256))
-    return Encoder(backbone_path, backbone_id=backbone_id, pooling=record.get("pooling", "mean"), device="cpu",
-                   dtype="float32", max_length=max_length,
-                   router_max_length=int(record.get("router_max_length", max_length)),
-                   chat_template=bool(record.get("chat_template")),
-                   keep_score_head=bool(record.get("score_head", False)),
-                   layers=layers, layer_combine=combine)
+    return Encoder(backbone_path, backbone_id=backbone_id, device="cpu", dtype="float32",
+                   **record_settings(read_config(directory).backbone))
 
 
 def export_and_gate(directory: Path, encoder: Encoder, datasets: list[str], n_pairs: int,

@@ -32,6 +32,18 @@ def embed_pairs(
                   lambda t, **kw: encoder.encode_all_layers(t, max_length=encoder.router_max_length, **kw), progress)
 
 
+def embed_texts(texts: Sequence[str], encoder: Encoder, cache_dir: Path, router: bool = False) -> torch.Tensor:
+    """(N, D) features of plain texts as the heads read them (``router``: as the router reads them,
+    in its window), through the same on-disk cache as the pairs (multi-layer stores included)."""
+    cache = EmbeddingCache(cache_dir, encoder.info)
+    window = encoder.router_max_length if router else None
+    if encoder.info.layers is None:
+        compute = encoder.encode_router if router else encoder.encode
+    else:
+        compute = lambda t: encoder.encode_all_layers(t, max_length=window)  # noqa: E731
+    return cache.get_or_compute(list(texts), compute, max_length=window)
+
+
 def embed_pair_layers(
     pairs: Sequence[PreferencePair], encoder: Encoder, cache_dir: Path, progress: bool = True
 ) -> PairTensors:

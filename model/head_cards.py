@@ -193,7 +193,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Cards for an existing checkpoint, written into its config.json (exit 2 on unusable data)."""
-    from model.backbone import Encoder
+    from model.backbone import Encoder, record_settings
     from model.checkpoint import CheckpointError, load_checkpoint, read_config
     from model.pair_files import DataError
     from model.train_data import data_sources, prepare_data
@@ -208,10 +208,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     recorded_column = config.training.get("user_column")  # model.train records "user_id" when none was named
     user_column = args.user_column or (recorded_column if recorded_column not in (None, "user_id") else None)
     bb = config.backbone
-    encoder = Encoder(args.backbone, backbone_id=bb.get("id"), pooling=bb.get("pooling", "mean"), device=args.device,
-                      max_length=int(bb.get("max_length", 256)),
-                      router_max_length=int(bb.get("router_max_length", bb.get("max_length", 256))),
-                      chat_template=bool(bb.get("chat_template")), keep_score_head=bool(bb.get("score_head", False)))
+    encoder = Encoder(args.backbone, backbone_id=bb.get("id"), device=args.device, **record_settings(bb))
     try:
         model, config = load_checkpoint(args.checkpoint, encoder.info)  # refuses another backbone, naming both
         prepared = prepare_data(sources, val_sources, user_column=user_column, data_root=args.data_root)

@@ -56,7 +56,7 @@ def fit_with_progress(fit: TrainingSet, val: TrainingSet, cfg: FitConfig, label:
 def refit_with_progress(data: TrainingSet, cfg: FitConfig, picked: FitResult) -> FitResult:
     from tqdm import tqdm
 
-    with tqdm(total=picked.steps, desc=f"refit on all {len(data.pairs)} pairs", unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=picked.steps, desc=f"refit on {len(data.pairs)} pairs", unit="step", dynamic_ncols=True) as bar:
         return refit_on_all(data.tensors, cfg, picked, on_step=lambda: bar.update(1))
 
 
@@ -123,7 +123,8 @@ def training_record(args: argparse.Namespace, prepared: PreparedData, picked: Fi
         "val_data": list(args.val_data or []),
         "user_column": args.user_column or "user_id",
         "strict": args.strict,
-        "refit": None if args.no_refit else {"pairs": len(prepared.pairs), "steps": picked.steps},
+        "refit": None if args.refit == "none" else
+        {"on": args.refit, "pairs": len(prepared.refit_indices(args.refit) or []), "steps": picked.steps},
         "git": git_commit(),
         "packages": package_versions(),
     }
@@ -196,7 +197,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     check_trained(result)
     baseline = result if args.heads == 1 else fit_with_progress(fit, val, replace(cfg, num_heads=1, restarts=1, expert=False), "fit single BT")
     report = held_out_report(result.model, baseline.model, (val.pairs, val.tensors), (held.pairs, held.tensors))
-    final = result if args.no_refit else refit_with_progress(data, cfg, result)
+    refit_on = prepared.refit_indices(args.refit)
+    final = result if refit_on is None else refit_with_progress(data.take(torch.tensor(refit_on, dtype=torch.long)), cfg, result)
     config = build_config(args, encoder, final, val, len(fit.pairs))
     config.metrics = {**validation_metrics(result, val), "held_out": report}  # figures of the fit that held them out
     expert_head = config.expert["head"] if config.expert else None

@@ -46,8 +46,14 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user-column", default=None,
                         help="name of the user id column (default user_id, optional); when given, every file must have it")
     parser.add_argument("--strict", action="store_true", help="any row that cannot be used is an error (exit 2)")
-    parser.add_argument("--no-refit", action="store_true",
-                        help="keep the model fitted without the validation and held-out slices (default: refit on all pairs)")
+    parser.add_argument("--refit", choices=REFIT_CHOICES, default="all",
+                        help="after early stopping, refit for the picked number of steps on: all pairs (default); "
+                        "every pair but the validation slice (keeps validation clean for choosing heads and routing "
+                        "on it later); none (keep the model fitted on the fit slice)")
+    parser.add_argument("--no-refit", dest="refit", action="store_const", const="none", help="same as --refit none")
+
+
+REFIT_CHOICES = ("all", "except-validation", "none")
 
 
 @dataclass
@@ -63,6 +69,12 @@ class PreparedData:
 
     def indices(self, name: Slice) -> list[int]:
         return [i for i, s in enumerate(self.slices) if s == name]
+
+    def refit_indices(self, refit: str) -> list[int] | None:
+        """The pairs a ``--refit`` choice refits on (None: no refit)."""
+        if refit == "none":
+            return None
+        return [i for i, s in enumerate(self.slices) if refit == "all" or s != "validation"]
 
     def record(self) -> dict[str, Any]:
         """What config.json keeps about the data."""

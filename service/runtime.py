@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from redis.exceptions import RedisClusterException
 
-from model.backbone import BackboneError, Encoder, layer_selection
+from model.backbone import BackboneError, Encoder, record_settings
 from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
@@ -73,23 +73,10 @@ def load_model(settings: Settings) -> tuple[Encoder, MixtureRewardModel, Checkpo
     hf_logging.set_verbosity_error()  # "sequence longer than the model" is expected: join_pairs truncates
     try:
         config = read_config(directory)
-        encoder = Encoder(
-            settings.backbone_path,
-            backbone_id=settings.backbone_id,
-            pooling=config.backbone.get("pooling", "mean"),
-            device=settings.device,
-            dtype=settings.dtype,
-            max_length=int(config.backbone.get("max_length", 256)),
-            # checkpoints from before the router window existed read router texts with the full window
-            router_max_length=int(config.backbone.get("router_max_length", config.backbone.get("max_length", 256))),
-            batch_size=settings.max_batch_size,
-            # read texts as in training; load_checkpoint refuses a template or score head that differs
-            chat_template=bool(config.backbone.get("chat_template")),
-            keep_score_head=bool(config.backbone.get("score_head", False)),
-            # the hidden states the heads read (absent: the last layer); load_checkpoint refuses a mismatch
-            layers=layer_selection(config.backbone)[0],
-            layer_combine=layer_selection(config.backbone)[1],
-        )
+        # read texts as in training (pooling, windows, template, score head, hidden states);
+        # load_checkpoint refuses anything that still differs
+        encoder = Encoder(settings.backbone_path, backbone_id=settings.backbone_id, device=settings.device,
+                          dtype=settings.dtype, batch_size=settings.max_batch_size, **record_settings(config.backbone))
         model, config = load_checkpoint(directory, encoder.info)
     except (CheckpointError, BackboneError) as exc:
         raise StartupError(f"{exc} (MICRO_CHECKPOINT={directory}, MICRO_BACKBONE_PATH={settings.backbone_path})") from exc

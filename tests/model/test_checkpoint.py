@@ -117,17 +117,20 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 
 def test_shipped_default_checkpoint_loads_on_the_default_backbone_identity():
-    from model.backbone import default_backbone_path, fingerprint_of
+    from model.backbone import default_backbone_path, fingerprint_of, layer_selection
     from model.paths import DEFAULT_CHECKPOINT
 
     root = DEFAULT_CHECKPOINT
     cfg_raw = json.loads((root / "config.json").read_text())
+    layers, combine = layer_selection(cfg_raw["backbone"])  # the hidden states the shipped heads read
     info = BackboneInfo(
         id="sentence-transformers/all-MiniLM-L6-v2",
         fingerprint=fingerprint_of(default_backbone_path()),
         hidden_size=384,
         pooling="mean",
         max_length=cfg_raw["backbone"]["max_length"],
+        layers=layers,
+        layer_combine=combine,
     )
     model, cfg = load_checkpoint(root, info)
     assert cfg.num_heads == model.num_heads >= 2

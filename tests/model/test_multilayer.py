@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from model.backbone import BackboneError, BackboneInfo, Encoder, layer_selection
+from model.backbone import BackboneError, BackboneInfo, Encoder, layer_selection, record_settings
 from model.checkpoint import CheckpointConfig, CheckpointError, check_backbone
 from model.embedding_cache import EmbeddingCache, backbone_key
 from model.pooling import combine_layers
@@ -108,3 +108,23 @@ def test_layers_flag_reads_indices_or_all():
     assert parse_layers(None, None) is None
     assert parse_layers("2,4,6", None) == [2, 4, 6]
     assert parse_layers("all", None) == list(range(7))
+
+
+def test_an_encoder_built_from_a_checkpoint_record_reads_the_same_hidden_states(layers_246):
+    record = {**layers_246.info.record(), "router_max_length": 64}
+    settings = record_settings(record)
+    assert settings["layers"] == (2, 4, 6) and settings["layer_combine"] == "concat" and settings["router_max_length"] == 64
+    rebuilt = Encoder(**settings)
+    assert rebuilt.info.layers == layers_246.info.layers and rebuilt.dim == 1152
+    old = record_settings({"pooling": "mean", "max_length": 200})  # a record from before layers and the router window
+    assert old["layers"] is None and old["router_max_length"] == 200 and not old["keep_score_head"]
+
+
+@pytest.mark.parametrize("encoder_name", ["last_layer", "layers_246"])
+def test_plain_texts_through_the_cache_match_the_encoder_heads_and_router_alike(encoder_name, request, tmp_path):
+    from model.features import embed_texts
+
+    encoder = request.getfixturevalue(encoder_name)
+    for _ in range(2):  # computed, then read back from the cache
+        assert torch.allclose(embed_texts(TEXTS, encoder, tmp_path), encoder.encode(TEXTS), atol=1e-5)
+        assert torch.allclose(embed_texts(TEXTS, encoder, tmp_path, router=True), encoder.encode_router(TEXTS), atol=1e-5)

@@ -135,7 +135,7 @@ def test_small_file_trains_with_the_per_user_table_and_a_readable_checkpoint(tmp
     assert "per user (user_id)" in printed and all(u in printed for u in USERS)
     assert record["shapes"] == ["prompt_chosen_rejected"] and record["pairs"] == 64 and record["users"] == 2
     assert record["sources"][0]["sha256"] and len(record["fingerprint"]) == 64
-    assert config["training"]["refit"] == {"pairs": 64, "steps": config["metrics"]["steps"]}
+    assert config["training"]["refit"] == {"on": "all", "pairs": 64, "steps": config["metrics"]["steps"]}
     assert config["training"]["packages"]["torch"] and "git" in config["training"]
     for file in (out / WEIGHTS_FILE, out / CONFIG_FILE):
         assert stat.S_IMODE(file.stat().st_mode) == 0o644
@@ -188,3 +188,15 @@ def test_choice_groups_keep_different_users_apart():
 
     pairs = [PreferencePair("p", "a", b, "", "t", user_id=u) for u, b in (("ann", "x"), ("ann", "y"), ("bob", "z"))]
     assert group_ids(pairs, "choice").tolist() == [0, 0, 1]
+
+
+def test_refit_except_validation_refits_on_every_pair_outside_the_validation_slice(tmp_path, tiny_backbone):
+    train = write(tmp_path / "t.jsonl", tiny_rows(64, seed=4))
+    out = tmp_path / "ck"
+    main(["--data", str(train), "--refit", "except-validation", "--backbone", str(tiny_backbone),
+          "--cache-dir", str(tmp_path / "cache"), "--out", str(out), *FAST])
+    config = json.loads((out / CONFIG_FILE).read_text())
+    slices = config["training"]["data_record"]["slices"]
+    refit = config["training"]["refit"]
+    assert refit["on"] == "except-validation" and refit["pairs"] == slices["fit"] + slices["held_out"]
+    assert refit["steps"] >= 1

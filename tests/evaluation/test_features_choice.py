@@ -1,0 +1,19 @@
+"""evaluation.features_choice picks the setting whose validation criterion is best on average
+over fit seeds, and ships that setting's best-validation seed."""
+
+import pytest
+
+from evaluation.features_choice import Candidate, choose
+
+
+def candidate(name: str, alpha: float, seed: int, val_mean: float) -> Candidate:
+    return Candidate(name=name, seed=seed, alpha=alpha, weight_decay=1e-4, val_mean=val_mean, honest={}, oracle={},
+                     per_type={}, seconds=0.0)
+
+
+def test_the_setting_best_on_average_over_seeds_wins_not_the_luckiest_single_fit():
+    rows = [candidate("2-4-6", 0.1, 0, 0.80), candidate("2-4-6", 0.1, 1, 0.60),  # mean 0.70, one lucky seed
+            candidate("mean-all", 0.5, 0, 0.74), candidate("mean-all", 0.5, 1, 0.76)]  # mean 0.75
+    chosen, fit, means = choose(rows)
+    assert chosen == ("mean-all", 0.5, 1e-4)
+    assert fit.seed == 1 and means[("2-4-6", 0.1, 1e-4)] == pytest.approx(0.70)

@@ -1,0 +1,87 @@
+"""python -m evaluation.reports: the README table and the personalization summary are written
+from the saved figures only, between their markers, and refuse figures of different checkpoints."""
+
+import json
+
+import pytest
+
+from evaluation.reports import README_BEGIN, README_END, SUMMARY_BEGIN, load_figures, render
+from evaluation.reports_render import active_wins, http_summary, readme_lines
+
+POLICY = "chosen on validation (router prior)"
+
+
+def stage1_figures(version: str = "k2-abc") -> dict:
+    def row(dsp: float, hh: float) -> dict:
+        return {"per_type": {}, "datasets": {"dsp": [dsp, dsp - 0.03, dsp + 0.03], "relabeled_hh": [hh, hh - 0.04, hh + 0.04]}}
+
+    return {"version": version, "heads": 2, "test_pairs": 10, "command": "python -m evaluation.stage1_checkpoint",
+            "rows": {"single_bt": row(0.58, 0.50), "mixture": row(0.60, 0.51), "val_head": row(0.777, 0.571),
+                     "oracle_head": row(0.79, 0.60)}}
+
+
+def online_figures(version: str = "k2-abc") -> dict:
+    curves = {f"{POLICY}|{ds}|{n}": [0.5 + n / 1000, 0.4, 0.6] for ds in ("dsp", "relabeled_hh") for n in (0, 1, 2, 5, 10, 20, 50)}
+    random = {"dsp/a": [0.70, 0.72], "dsp/b": [0.60, 0.65], "relabeled_hh/helpful": [0.5, 0.5]}
+    entropy = {"dsp/a": [0.71, 0.73], "dsp/b": [0.59, 0.66], "relabeled_hh/helpful": [0.6, 0.6]}
+    return {"version": version, "policies": {POLICY: "exact Hedge tau=1, router prior"}, "refusals": 0.451, "curves": curves,
+            "active_at": [5, 10], "active_chosen": "random", "active_test": {"random": random, "entropy": entropy}}
+
+
+def http_figures(version: str = "k2-abc") -> dict:
+    return {"model": version, "labels": 10, "users_per_type": 3, "command": "python -m evaluation.personalize_http",
+            "personal_top1_interval": [0.375, 0.3, 0.45],
+            "types": {"a": {"prior_top1": 0.2, "personal_top1": 0.5}, "b": {"prior_top1": 0.3, "personal_top1": 0.25}}}
+
+
+def test_active_wins_count_dsp_types_beating_random_at_each_label_count():
+    assert active_wins(online_figures()) == {"entropy": [(1, 2), (2, 2)]}
+
+
+def test_http_summary_says_whether_every_type_beats_its_prior():
+    personal, prior, every = http_summary(http_figures())
+    assert personal == pytest.approx(0.375) and prior == pytest.approx(0.25) and not every
+
+
+def test_readme_table_carries_the_validated_head_online_figures_and_their_commands():
+    text = "\n".join(readme_lines(stage1_figures(), online_figures(), http_figures()))
+    assert "| **MiCRo K=2, head per user type chosen on validation** (never sees user types) | 0.777 [0.747, 0.807] | 0.571 [0.531, 0.611] |" in text
+    assert "| **MiCRo online, fresh user after 10 labels** | 0.510 [0.400, 0.600] | 0.510 [0.400, 0.600] |" in text
+    assert "`python -m evaluation.online_choice`" in text and "**0.375** [0.300, 0.450]" in text
+    assert "not every user type above its prior" in text
+    assert "exact Hedge tau=1, router prior" in text and "0.451" in text
+
+
+def test_render_replaces_the_marked_blocks_and_keeps_the_rest(tmp_path):
+    readme, page = tmp_path / "README.md", tmp_path / "personalization.md"
+    readme.write_text(f"# R\n\n## Results\n\n{README_BEGIN}\nold figures\n{README_END}\n\nafter\n", encoding="utf-8")
+    page.write_text("# Personalization\n\nhand-written part\n", encoding="utf-8")
+    figures = {"stage1": stage1_figures(), "online": online_figures(), "http": None}
+    for _ in range(2):
+        render(figures, readme, page)
+    text = readme.read_text(encoding="utf-8")
+    assert "old figures" not in text and text.count(README_BEGIN) == 1 and text.rstrip().endswith("after")
+    summary = page.read_text(encoding="utf-8")
+    assert summary.startswith(f"# Personalization\n\n{SUMMARY_BEGIN}") and summary.count(SUMMARY_BEGIN) == 1
+    assert "entropy: n=5 1/2, n=10 2/2" in summary and "hand-written part" in summary
+
+
+def test_figures_of_different_checkpoints_are_refused(tmp_path):
+    for name, fig in (("stage1", stage1_figures("k2-abc")), ("online", online_figures("k2-other"))):
+        (tmp_path / f"{name}.json").write_text(json.dumps(fig), encoding="utf-8")
+    figures = load_figures(tmp_path)
+    assert figures["http"] is None
+    with pytest.raises(SystemExit, match="different checkpoints"):
+        render(figures, tmp_path / "README.md", tmp_path / "p.md")
+
+
+def test_render_only_without_saved_figures_says_what_to_run(tmp_path):
+    with pytest.raises(SystemExit, match="without --render-only"):
+        load_figures(tmp_path)
+
+
+def test_the_http_top1_interval_is_the_mean_over_types_resampling_queries():
+    from evaluation.personalize_http import query_interval
+
+    ci = query_interval({"a": [1.0, 0.0], "b": [1.0, 1.0]}, ["q1", "q2"])
+    assert ci.value == pytest.approx(0.75) and 0.5 <= ci.low <= ci.value <= ci.high <= 1.0
