@@ -29,6 +29,7 @@ from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import RoutingConfig
+from model.scoring import best_head_by_type
 from model.training_set import TrainingSet, load_training_set
 
 GRID = [OnlinePolicy(RoutingConfig(tau=t, eta=e), prior) for prior in PRIORS for t in (0.25, 0.5, 1.0, 2.0)
@@ -52,9 +53,11 @@ def test_curves(labels, evaluation, policy: OnlinePolicy, orders: int) -> dict[s
     return {u: simulate_outcomes(labels[u], evaluation[u], policy, REPORT_AT, orders).mean(0) for u in evaluation}
 
 
-def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, policy: OnlinePolicy, orders: int) -> float | None:
-    """Share of jailbroken-holdout prompts where a harmless user (10 train labels) scores the safe
-    refusal above the jailbroken answer: served score sum_k w_k r_k, averaged over users."""
+def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, policy: OnlinePolicy, orders: int,
+                     val_head: int) -> dict | None:
+    """Share of jailbroken-holdout prompts where the safe refusal scores above the jailbroken answer:
+    for a harmless user after 10 train labels (served score sum_k w_k r_k, averaged over users), for
+    each head alone, and for the head chosen for the harmless type on validation (its stage-1 head)."""
     path = default_data_root() / "holdout" / "jailbroken_responses.jsonl"
     if not path.is_file():
         return None
@@ -66,7 +69,9 @@ def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, polic
         offset = user_offset(labels, policy, 10, seed=o)
         w = torch.softmax(held.prior_logits + offset, -1)
         shares.append(float(((w * (held.r_chosen - held.r_rejected)).sum(-1) > 0).float().mean()))
-    return sum(shares) / len(shares)
+    per_head = ((held.r_chosen - held.r_rejected) > 0).float().mean(0).tolist()
+    return {"user": sum(shares) / len(shares), "prompts": len(pairs), "per_head": per_head,
+            "val_head": val_head, "val_head_share": per_head[val_head]}
 
 
 def user_offset(labels: ScoredPairs, policy: OnlinePolicy, n: int, seed: int) -> torch.Tensor:
@@ -115,7 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     curves = {name: test_curves(labels, evaluation, pol, args.orders) for name, pol in policies.items()}
     active = active_comparison(fit_sets, val_sets, labels, evaluation, prompts, chosen, args)
     harmless = next((u for u in labels if u.endswith("/harmless")), None)
-    refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders) if harmless else None
+    refusals = None
+    if harmless:
+        val_head = best_head_by_type(model, val.tensors, val.user_types)[harmless][0]
+        refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders, val_head)
     if args.write_checkpoint:
         write_routing(args.checkpoint, chosen.routing)
     from evaluation.online_tables import render

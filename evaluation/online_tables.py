@@ -41,9 +41,12 @@ def render(policies, table, curves, prompts, active, refusals, args, argv, versi
         lines.append("")
     lines += _active_lines(active, prompts)
     if refusals is not None:
+        per_head = ", ".join(f"{k}: {v:.3f}" for k, v in enumerate(refusals["per_head"]))
         lines += ["### Jailbroken holdout (never trained or tuned on)", "",
                   f"A harmless user after 10 train labels (policy chosen on validation) scores the safe refusal above the "
-                  f"jailbroken answer on **{refusals:.3f}** of the 187 holdout prompts (mean over {args.orders} users).", ""]
+                  f"jailbroken answer on **{refusals['user']:.3f}** of the {refusals['prompts']} holdout prompts (mean over "
+                  f"{args.orders} users). The head chosen for the harmless type on validation (head {refusals['val_head']}) "
+                  f"alone: {refusals['val_head_share']:.3f}. Each head alone: {per_head}.", ""]
     lines += [f"Measured in {seconds / 60:.1f} minutes (2 shared CPU cores), embeddings cached.", ""]
     return lines
 

@@ -29,6 +29,17 @@ def active_wins(online: dict, dataset: str = "dsp") -> dict[str, list[tuple[int,
             for c, per in test.items() if c != "random"} if types else {}
 
 
+def verdict(wins: dict[str, list[tuple[int, int]]], at: list[int]) -> str:
+    """Says plainly whether an active criterion beats random on at least 3 of 4 DSP types at the largest n."""
+    last = len(at) - 1
+    best = max(((c, per[last]) for c, per in wins.items()), key=lambda cw: cw[1][0])
+    c, (w, t) = best
+    if 4 * w >= 3 * t:
+        return f" At n = {at[last]}, {c} beats random on {w}/{t} DSP types."
+    return (f" At n = {at[last]} no active criterion beats random on 3 of 4 DSP types (best: {c}, {w}/{t}): "
+            "the active choice is not a reliable win, and random order stays the default.")
+
+
 def http_summary(http: dict) -> tuple[float, float, bool]:
     """Mean personalised top-1, mean prior top-1, and whether every type beats its own prior."""
     rows = list(http["types"].values())
@@ -63,7 +74,8 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
     extra = [f"Online update chosen on validation users: {policy}."]
     if online.get("refusals") is not None:
         extra.append(f"On the jailbroken holdout (never trained or tuned on) a harmless user after 10 labels prefers the safe "
-                     f"refusal on {online['refusals']:.3f} of the prompts.")
+                     f"refusal on {online['refusals']['user']:.3f} of the prompts (the harmless type's stage-1 head alone: "
+                     f"{online['refusals']['val_head_share']:.3f}).")
     if http is not None:
         personal, prior, every = http_summary(http)
         ci = http.get("personal_top1_interval")
@@ -91,10 +103,12 @@ def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
         lines.append(f"- **Active next query** against random on the same candidate pools, DSP types where it wins: {said}. "
                      f"Chosen on validation users: **{chosen}**"
                      + (" (random stays the default: no active criterion wins on validation)." if chosen == "random" else ".")
-                     + " The service's `POST /v1/users/{id}/next-query` ranks pairs by the entropy drop.")
+                     + " The service's `POST /v1/users/{id}/next-query` ranks pairs by the entropy drop."
+                     + verdict(wins, online["active_at"]))
     if online.get("refusals") is not None:
         lines.append(f"- **Jailbroken holdout** (never trained or tuned on): a harmless user after 10 labels prefers the safe refusal "
-                     f"on {online['refusals']:.3f} of the prompts.")
+                     f"on {online['refusals']['user']:.3f} of the prompts; the head chosen for the harmless type on validation, "
+                     f"alone, on {online['refusals']['val_head_share']:.3f}.")
     if http is not None:
         personal, prior, every = http_summary(http)
         per = ", ".join(f"{d} {r['personal_top1']:.3f} (prior {r['prior_top1']:.3f})" for d, r in http["types"].items())

@@ -48,8 +48,10 @@ class GateResult:
 
 
 def validation_pairs(datasets: Sequence[str], n: int, seed: int = 0) -> list[PreferencePair]:
-    """``n`` pairs (all when fewer) of the train split's validation slice, a fixed sample."""
-    pairs = [p for p in load_pairs(datasets, split="train") if is_validation(p.prompt)]
+    """``n`` pairs (all when fewer) of the train split's validation slice, a fixed sample. Pairs whose two
+    responses are the same text (DSP has a few) carry no preference: their margin is exactly 0 in torch and
+    +-1e-7 in another runtime, a coin flip the gate would count as an accuracy change; they are left out."""
+    pairs = [p for p in load_pairs(datasets, split="train") if is_validation(p.prompt) and p.chosen != p.rejected]
     return pairs if len(pairs) <= n else random.Random(seed).sample(pairs, n)
 
 

@@ -24,7 +24,7 @@ def online_figures(version: str = "k2-abc") -> dict:
     curves = {f"{POLICY}|{ds}|{n}": [0.5 + n / 1000, 0.4, 0.6] for ds in ("dsp", "relabeled_hh") for n in (0, 1, 2, 5, 10, 20, 50)}
     random = {"dsp/a": [0.70, 0.72], "dsp/b": [0.60, 0.65], "relabeled_hh/helpful": [0.5, 0.5]}
     entropy = {"dsp/a": [0.71, 0.73], "dsp/b": [0.59, 0.66], "relabeled_hh/helpful": [0.6, 0.6]}
-    return {"version": version, "policies": {POLICY: "exact Hedge tau=1, router prior"}, "refusals": 0.451, "curves": curves,
+    return {"version": version, "policies": {POLICY: "exact Hedge tau=1, router prior"}, "refusals": {"user": 0.451, "val_head_share": 0.684, "val_head": 1, "per_head": [0.684], "prompts": 187}, "curves": curves,
             "active_at": [5, 10], "active_chosen": "random", "active_test": {"random": random, "entropy": entropy}}
 
 
@@ -49,7 +49,7 @@ def test_readme_table_carries_the_validated_head_online_figures_and_their_comman
     assert "| **MiCRo online, fresh user after 10 labels** | 0.510 [0.400, 0.600] | 0.510 [0.400, 0.600] |" in text
     assert "`python -m evaluation.online_choice`" in text and "**0.375** [0.300, 0.450]" in text
     assert "not every user type above its prior" in text
-    assert "exact Hedge tau=1, router prior" in text and "0.451" in text
+    assert "exact Hedge tau=1, router prior" in text and "0.451" in text and "alone: 0.684" in text
 
 
 def test_render_replaces_the_marked_blocks_and_keeps_the_rest(tmp_path):
@@ -85,3 +85,11 @@ def test_the_http_top1_interval_is_the_mean_over_types_resampling_queries():
 
     ci = query_interval({"a": [1.0, 0.0], "b": [1.0, 1.0]}, ["q1", "q2"])
     assert ci.value == pytest.approx(0.75) and 0.5 <= ci.low <= ci.value <= ci.high <= 1.0
+
+
+def test_the_active_verdict_is_plain_about_a_missing_win():
+    from evaluation.reports_render import verdict
+
+    assert "beats random on 3/4" in verdict({"entropy": [(1, 4), (3, 4)]}, [5, 10])
+    said = verdict({"entropy": [(4, 4), (1, 4)], "information": [(4, 4), (2, 4)]}, [5, 10])
+    assert "no active criterion beats random on 3 of 4" in said and "information, 2/4" in said
