@@ -10,6 +10,7 @@ Writes a marked section of docs/results.md (kept below the shipped checkpoint's 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         f"oracle (optimistic): per-pair MiCRo loss, head chosen on test (K={chosen})": plain_eval["oracle_head"],
         "reference: one head per user type, trained WITH user types": supervised_reference(fit, val, test, base),
     }
+    argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
     write_report(own.report, argv, rows, test, sweep, chosen, time.perf_counter() - started, len(fit.pairs), len(val.pairs))
 
 
