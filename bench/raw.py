@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from bench.workload import Call
-from model.backbone import Encoder, record_settings
+from model.backbone import Encoder
+from model.backbone_record import record_settings
 from model.checkpoint import read_config
 from model.features import router_text
 from service.runtime import available_cores

@@ -17,7 +17,8 @@ import torch
 
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, active_curve, by_type, labels_to_reach, learning_curve
-from model.backbone import Encoder, record_settings
+from model.backbone import Encoder
+from model.backbone_record import record_settings
 from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
 from model.features import embed_texts, router_text
 from model.fitting import FitConfig, fit_mixture

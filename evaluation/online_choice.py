@@ -23,7 +23,8 @@ from evaluation.bootstrap import Interval, prompt_bootstrap
 from evaluation.online_users import ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, simulate_outcomes
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
-from model.backbone import Encoder, record_settings
+from model.backbone import Encoder
+from model.backbone_record import record_settings
 from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
 from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs

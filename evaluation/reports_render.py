@@ -40,6 +40,11 @@ def verdict(wins: dict[str, list[tuple[int, int]]], at: list[int]) -> str:
             "the active choice is not a reliable win, and random order stays the default.")
 
 
+def refusal_words(refusals: dict) -> str:
+    return (f"a harmless user after 10 labels prefers the safe refusal on {refusals['user']:.3f} of the prompts; the head "
+            f"chosen for the harmless type on validation, alone, on {refusals['val_head_share']:.3f}")
+
+
 def http_summary(http: dict) -> tuple[float, float, bool]:
     """Mean personalised top-1, mean prior top-1, and whether every type beats its own prior."""
     rows = list(http["types"].values())
@@ -73,9 +78,7 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
     policy = online["policies"].get(CHOSEN_POLICY, "?")
     extra = [f"Online update chosen on validation users: {policy}."]
     if online.get("refusals") is not None:
-        extra.append(f"On the jailbroken holdout (never trained or tuned on) a harmless user after 10 labels prefers the safe "
-                     f"refusal on {online['refusals']['user']:.3f} of the prompts (the harmless type's stage-1 head alone: "
-                     f"{online['refusals']['val_head_share']:.3f}).")
+        extra.append(f"On the jailbroken holdout (never trained or tuned on) {refusal_words(online['refusals'])}.")
     if http is not None:
         personal, prior, every = http_summary(http)
         ci = http.get("personal_top1_interval")
@@ -106,9 +109,7 @@ def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
                      + " The service's `POST /v1/users/{id}/next-query` ranks pairs by the entropy drop."
                      + verdict(wins, online["active_at"]))
     if online.get("refusals") is not None:
-        lines.append(f"- **Jailbroken holdout** (never trained or tuned on): a harmless user after 10 labels prefers the safe refusal "
-                     f"on {online['refusals']['user']:.3f} of the prompts; the head chosen for the harmless type on validation, "
-                     f"alone, on {online['refusals']['val_head_share']:.3f}.")
+        lines.append(f"- **Jailbroken holdout** (never trained or tuned on): {refusal_words(online['refusals'])}.")
     if http is not None:
         personal, prior, every = http_summary(http)
         per = ", ".join(f"{d} {r['personal_top1']:.3f} (prior {r['prior_top1']:.3f})" for d, r in http["types"].items())

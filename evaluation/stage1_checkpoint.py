@@ -23,7 +23,8 @@ from dataclasses import asdict, replace
 import torch
 
 from evaluation.stage1 import dataset_intervals, evaluate, render, type_means
-from model.backbone import Encoder, record_settings
+from model.backbone import Encoder
+from model.backbone_record import record_settings
 from model.checkpoint import load_checkpoint, read_config
 from model.fitting import FitConfig
 from model.train import fit_with_progress

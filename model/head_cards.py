@@ -193,7 +193,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Cards for an existing checkpoint, written into its config.json (exit 2 on unusable data)."""
-    from model.backbone import Encoder, record_settings
+    from model.backbone import Encoder
+    from model.backbone_record import record_settings
     from model.checkpoint import CheckpointError, load_checkpoint, read_config
     from model.pair_files import DataError
     from model.train_data import data_sources, prepare_data

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 from redis.exceptions import RedisClusterException
 
-from model.backbone import BackboneError, Encoder, record_settings
+from model.backbone import BackboneError, Encoder
+
+from model.backbone_record import record_settings
 from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig

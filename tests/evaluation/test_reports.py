@@ -49,7 +49,7 @@ def test_readme_table_carries_the_validated_head_online_figures_and_their_comman
     assert "| **MiCRo online, fresh user after 10 labels** | 0.510 [0.400, 0.600] | 0.510 [0.400, 0.600] |" in text
     assert "`python -m evaluation.online_choice`" in text and "**0.375** [0.300, 0.450]" in text
     assert "not every user type above its prior" in text
-    assert "exact Hedge tau=1, router prior" in text and "0.451" in text and "alone: 0.684" in text
+    assert "exact Hedge tau=1, router prior" in text and "0.451" in text and "on validation, alone, on 0.684" in text
 
 
 def test_render_replaces_the_marked_blocks_and_keeps_the_rest(tmp_path):
