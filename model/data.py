@@ -20,6 +20,11 @@ DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
 DSP_RESPONSE_KEYS = DSP_DOMAINS + ("normal",)
 HH_OBJECTIVES = ("helpful", "harmless")
 DATASETS = ("dsp", "relabeled_hh")
+# Built-in data sets whose texts are never quoted by default (head cards' response snippets): the
+# data README (../shared/data/README.md, "Warnings") says the red-teaming files contain harmful and
+# offensive text, never to be shown in a UI by default. Pairs from a user's own files carry their
+# file name as data set and stay quotable.
+UNQUOTABLE_DATASETS = frozenset({"relabeled_hh"})
 
 
 @dataclass(frozen=True)

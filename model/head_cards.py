@@ -12,6 +12,12 @@ the cards into config.json (``head_cards``); for a checkpoint trained before car
 computes them from the training data (embeddings through the on-disk cache) and writes only
 ``head_cards`` into config.json: the heads, the version and every other field stay as they were.
 
+Quoted responses come only from pairs of data sets safe to show: texts of the built-in red-teaming
+data (``model.data.UNQUOTABLE_DATASETS``, i.e. ``relabeled_hh``; the data README forbids showing them
+in a UI by default) are never quoted, and a text that occurs in any such pair is left out too. The
+group statistics (accuracy, win share) still use every validation pair. An operator who explicitly
+wants those texts quoted as well passes ``--quote-all-data`` (``build_head_cards(..., quote_all=True)``).
+
 Shapes: N pairs, M distinct responses, K heads.
 """
 
@@ -28,7 +34,7 @@ from typing import Any
 
 import torch
 
-from model.data import PreferencePair
+from model.data import UNQUOTABLE_DATASETS, PreferencePair
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
 from model.scoring import rows_of
@@ -96,6 +102,14 @@ def distinct_responses(
     return list(first), relative
 
 
+def quotable(pairs: Sequence[PreferencePair], texts: Sequence[str], quote_all: bool = False) -> list[bool]:
+    """Per text: may a card quote it? Not when it occurs in any pair of UNQUOTABLE_DATASETS (unless quote_all)."""
+    if quote_all:
+        return [True] * len(texts)
+    hidden = {t for p in pairs if p.dataset in UNQUOTABLE_DATASETS for t in (p.chosen, p.rejected)}
+    return [text not in hidden for text in texts]
+
+
 def summary_text(card: dict[str, Any]) -> str:
     """One line made of the card's facts."""
     def fits(entries: list[dict[str, Any]]) -> str:
@@ -132,15 +146,19 @@ def build_head_cards(
     train_pairs: Sequence[PreferencePair],
     train: PairTensors,
     expert_head: int | None = None,
+    quote_all: bool = False,
 ) -> list[dict[str, Any]]:
-    """One card per head (see the module docstring); plain JSON values, ready for config.json."""
+    """One card per head (see the module docstring); plain JSON values, ready for config.json.
+    Responses are quoted only from data sets safe to show unless ``quote_all``."""
     table = listed(group_table(model, val, val_groups)) if len(val) else []
     texts, relative = distinct_responses(model, train_pairs, train) if len(train_pairs) else ([], None)
+    shown = quotable(train_pairs, texts, quote_all)
     cards = []
     for k in range(model.num_heads):
         mine = sorted((r for r in table if r["best"] == k), key=lambda r: -float(r["accuracy"][k]))
         agrees = sorted(table, key=lambda r: -float(r["accuracy"][k]))[:GROUPS_PER_CARD]
-        order = relative[:, k].argsort(descending=True).tolist() if relative is not None else []
+        ranked = relative[:, k].argsort(descending=True).tolist() if relative is not None else []
+        order = [i for i in ranked if shown[i]]  # z-scores over all responses, quotes only the showable
         n = min(RESPONSES_PER_CARD, len(order) // 2)
         card: dict[str, Any] = {
             "head": k,
@@ -188,6 +206,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--dry-run", action="store_true", help="print the cards, write nothing")
+    p.add_argument("--quote-all-data", action="store_true",
+                   help="also quote responses of the red-teaming data sets (relabeled_hh); off by default, "
+                        "as the data README forbids showing them in a UI by default")
     return p.parse_args(argv)
 
 
@@ -221,7 +242,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     data = embed_training_set(prepared.pairs, encoder, args.cache_dir, "pair")
     _, val, _ = data.slices(prepared)
     expert = config.expert["head"] if config.expert else None
-    cards = build_head_cards(model, val.tensors, [group_of(p) for p in val.pairs], data.pairs, data.tensors, expert)
+    cards = build_head_cards(model, val.tensors, [group_of(p) for p in val.pairs], data.pairs, data.tensors, expert,
+                             quote_all=args.quote_all_data)
     for card in cards:
         print(f"{card['name']}: {card['summary']}")
     if not args.dry_run:

@@ -104,6 +104,64 @@ def test_groups_with_too_few_pairs_are_not_quoted_when_others_have_enough():
     assert all(not e["group"].startswith("tiny-") for c in cards for e in c["best_for"] + c["agrees_most"])
 
 
+def mixed_pairs(datasets: tuple[str, str]) -> tuple[list[PreferencePair], PairTensors]:
+    """Two pairs, each with a response only head 0 likes and one only head 1 likes; the first pair's
+    data set is datasets[0], the second's datasets[1]."""
+    texts = {"hh-zero": unit(0, 3.0), "hh-one": unit(1, 3.0), "dsp-zero": unit(0, 2.0), "dsp-one": unit(1, 2.0)}
+    pairs = [PreferencePair("p", "hh-zero", "hh-one", "harmless", datasets[0]),
+             PreferencePair("p", "dsp-zero", "dsp-one", "academy", datasets[1])]
+    chosen = torch.stack([texts[p.chosen] for p in pairs])
+    rejected = torch.stack([texts[p.rejected] for p in pairs])
+    return pairs, PairTensors(chosen, rejected, torch.zeros_like(chosen))
+
+
+def quoted(card: dict) -> set[str]:
+    return set(card["top_responses"]) | set(card["bottom_responses"])
+
+
+def test_red_teaming_responses_are_not_quoted_by_default():
+    val, groups = labelled_pairs(12)
+    pairs, train = mixed_pairs(("relabeled_hh", "dsp"))
+    cards = build_head_cards(two_head_model(), val, groups, pairs, train)
+    for card in cards:
+        assert quoted(card) == {"dsp-zero", "dsp-one"}
+        assert "hh-" not in card["summary"] and '"dsp-' in card["summary"]
+    assert cards[0]["top_responses"] == ["dsp-zero"] and cards[0]["bottom_responses"] == ["dsp-one"]
+
+
+def test_quote_all_quotes_red_teaming_responses_too():
+    val, groups = labelled_pairs(12)
+    pairs, train = mixed_pairs(("relabeled_hh", "dsp"))
+    cards = build_head_cards(two_head_model(), val, groups, pairs, train, quote_all=True)
+    assert cards[0]["top_responses"] == ["hh-zero", "dsp-zero"] and cards[0]["bottom_responses"] == ["hh-one", "dsp-one"]
+    assert '"hh-zero"' in cards[0]["summary"]
+
+
+def test_only_red_teaming_pairs_leave_no_quotes_but_keep_the_group_statistics():
+    val, groups = labelled_pairs(12)
+    pairs, train = mixed_pairs(("relabeled_hh", "relabeled_hh"))
+    cards = build_head_cards(two_head_model(), val, groups, pairs, train)
+    quoting = build_head_cards(two_head_model(), val, groups, pairs, train, quote_all=True)
+    for card, full in zip(cards, quoting):
+        assert card["top_responses"] == [] and card["bottom_responses"] == []
+        assert '"' not in card["summary"] and "scores higher" not in card["summary"]
+        assert card["best_for"] == full["best_for"] and card["agrees_most"] == full["agrees_most"]
+        assert card["best_for"][0]["pairs"] == 12
+
+
+def test_a_user_file_pair_stays_quotable():
+    val, groups = labelled_pairs(12)
+    pairs, train = mixed_pairs(("relabeled_hh.jsonl", "mine.jsonl"))  # a user's own files: named by file
+    cards = build_head_cards(two_head_model(), val, groups, pairs, train)
+    assert quoted(cards[0]) == {"hh-zero", "hh-one", "dsp-zero", "dsp-one"}
+
+
+def test_the_command_accepts_quote_all_data():
+    from model.head_cards import parse_args
+
+    assert parse_args(["--quote-all-data"]).quote_all_data and not parse_args([]).quote_all_data
+
+
 def test_snippets_are_one_line_and_cut_with_an_ellipsis():
     long = "word  " * 100 + "\nend"
     cut = snippet(long)
