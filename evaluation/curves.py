@@ -172,7 +172,8 @@ def top1_lines(top1: dict[str, float]) -> list[str]:
 def write_routing(checkpoint: Path, rc: RoutingConfig) -> None:
     path = checkpoint / CONFIG_FILE
     raw = json.loads(path.read_text(encoding="utf-8"))
-    raw["routing"] = asdict(rc)
+    kept = {k: v for k, v in raw.get("routing", {}).items() if k == "active_criterion"}  # online_choice chooses it
+    raw["routing"] = {**asdict(rc), **kept}
     path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
 
 

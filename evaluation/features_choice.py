@@ -49,6 +49,7 @@ class Candidate:
     seed: int
     alpha: float
     weight_decay: float
+    lr: float
     val_mean: float  # validation best-head mean over every user type (the choice criterion)
     honest: dict[str, Interval]  # dataset -> test accuracy of the heads chosen on validation
     oracle: dict[str, float]  # dataset -> test accuracy of the heads chosen on test (optimistic)
@@ -98,10 +99,10 @@ def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConf
     val_best = best_head_by_type(result.model, val.tensors, val.user_types)
     honest, oracle = honest_heads(result.model, val, te)
     if save is not None:
-        save_candidate(save / f"{name}-a{cfg.alpha:g}-wd{cfg.weight_decay:g}-seed{cfg.seed}", name, result, val, cfg, sorted({p.dataset for p in train.pairs}))
+        save_candidate(save / f"{name}-a{cfg.alpha:g}-wd{cfg.weight_decay:g}-lr{cfg.lr:g}-seed{cfg.seed}", name, result, val, cfg, sorted({p.dataset for p in train.pairs}))
     per_type = {u: float(honest[[i for i, t in enumerate(te.user_types) if t == u]].mean()) for u in sorted(set(te.user_types))}
     return Candidate(
-        name=name, seed=cfg.seed, alpha=cfg.alpha, weight_decay=cfg.weight_decay, val_mean=sum(a for _, a in val_best.values()) / len(val_best),
+        name=name, seed=cfg.seed, alpha=cfg.alpha, weight_decay=cfg.weight_decay, lr=cfg.lr, val_mean=sum(a for _, a in val_best.values()) / len(val_best),
         honest=by_dataset(honest, te), oracle={d: i.value for d, i in by_dataset(oracle, te).items()},
         per_type=per_type, seconds=time.perf_counter() - started,
     )
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", default="0")
     p.add_argument("--alphas", default=str(FitConfig().alpha), help="entropy weights to try (comma-separated)")
     p.add_argument("--weight-decays", default=str(FitConfig().weight_decay), help="weight decays to try (comma-separated)")
+    p.add_argument("--lrs", default=str(FitConfig().lr), help="Adam learning rates to try (comma-separated)")
     p.add_argument("--heads", type=int, default=10)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
@@ -143,11 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     train = stacked_set(datasets, encoder, args.cache_dir, "train", "choice")
     test = stacked_set(datasets, encoder, args.cache_dir, "test", "pair")
     rows = []
-    settings = [(name, float(a), float(wd)) for name in args.candidates.split(",")
-                for a in args.alphas.split(",") for wd in args.weight_decays.split(",")]
+    settings = [(name, float(a), float(wd), float(lr)) for name in args.candidates.split(",")
+                for a in args.alphas.split(",") for wd in args.weight_decays.split(",") for lr in args.lrs.split(",")]
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for name, alpha, wd in settings:
-            cfg = FitConfig(num_heads=args.heads, seed=seed, alpha=alpha, weight_decay=wd)
+        for name, alpha, wd, lr in settings:
+            cfg = FitConfig(num_heads=args.heads, seed=seed, alpha=alpha, weight_decay=wd, lr=lr)
             rows.append(run_candidate(name, train, test, cfg, args.save))
             print(render_row(rows[-1]), flush=True)
     if args.json:
@@ -156,24 +158,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def row_record(r: Candidate) -> dict:
-    return {"name": r.name, "seed": r.seed, "alpha": r.alpha, "weight_decay": r.weight_decay, "val_mean": r.val_mean, "oracle": r.oracle, "per_type": r.per_type,
+    return {"name": r.name, "seed": r.seed, "alpha": r.alpha, "weight_decay": r.weight_decay, "lr": r.lr, "val_mean": r.val_mean, "oracle": r.oracle, "per_type": r.per_type,
             "honest": {d: [i.value, i.low, i.high] for d, i in r.honest.items()}, "seconds": r.seconds}
 
 
 def render_row(r: Candidate) -> str:
     honest = " | ".join(f"{i}" for i in r.honest.values())
     oracle = " | ".join(f"{v:.3f}" for v in r.oracle.values())
-    return f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.seed} | {r.val_mean:.4f} | {honest} | {oracle} | {r.seconds:.0f} s |"
+    return f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | {r.val_mean:.4f} | {honest} | {oracle} | {r.seconds:.0f} s |"
 
 
-def setting(r: Candidate) -> tuple[str, float, float]:
-    return r.name, r.alpha, r.weight_decay
+def setting(r: Candidate) -> tuple[str, float, float, float]:
+    return r.name, r.alpha, r.weight_decay, r.lr
 
 
-def choose(rows: list[Candidate]) -> tuple[tuple[str, float, float], Candidate, dict]:
+def choose(rows: list[Candidate]) -> tuple[tuple[str, float, float, float], Candidate, dict]:
     """The setting with the best validation criterion averaged over seeds, its best-validation
     seed (the fit to ship), and every setting's seed mean."""
-    by_setting: dict[tuple[str, float, float], list[float]] = {}
+    by_setting: dict[tuple[str, float, float, float], list[float]] = {}
     for r in rows:
         by_setting.setdefault(setting(r), []).append(r.val_mean)
     means = {k: sum(v) / len(v) for k, v in by_setting.items()}
@@ -187,10 +189,10 @@ def write_report(path: Path, rows: list[Candidate], argv, heads: int, data: list
     datasets = list(rows[0].honest)
     command = "python -m evaluation.features_choice" + ("" if not argv else " " + " ".join(argv))
     chosen, fit, means = choose(rows)
-    name, alpha, wd = chosen
+    name, alpha, wd, lr = chosen
     layers, combine = CANDIDATES[name]
     train_flags = (f"--layers {','.join(map(str, layers))} --layer-combine {combine} " if layers else "") + \
-        f"--heads {heads} --alpha {alpha:g} --weight-decay {wd:g} --seed {fit.seed}"
+        f"--heads {heads} --alpha {alpha:g} --weight-decay {wd:g} --lr {lr:g} --seed {fit.seed}"
     lines = [
         "## Features and regularisation chosen on validation", "",
         f"    .venv/bin/{command}", "",
@@ -199,23 +201,23 @@ def write_report(path: Path, rows: list[Candidate], argv, heads: int, data: list
         "(honest, with a 95 % bootstrap interval over test prompts); the head chosen on test itself is the "
         "**oracle** (optimistic by construction), shown only beside it. Criterion: the validation best-head "
         "accuracy averaged over every user type.", "",
-        "| features | alpha | weight decay | fit seed | validation criterion | "
+        "| features | alpha | weight decay | learning rate | fit seed | validation criterion | "
         + " | ".join(f"{d} test, head chosen on validation [95 % CI]" for d in datasets) + " | "
         + " | ".join(f"{d} test, oracle head" for d in datasets) + " | fit time |",
-        "|" + "---|" * (6 + 2 * len(datasets)),
+        "|" + "---|" * (7 + 2 * len(datasets)),
         *[render_row(r) for r in rows], "",
-        f"**Chosen on validation: {name}, alpha {alpha:g}, weight decay {wd:g}** (validation criterion "
+        f"**Chosen on validation: {name}, alpha {alpha:g}, weight decay {wd:g}, learning rate {lr:g}** (validation criterion "
         f"{means[chosen]:.4f} averaged over {sum(setting(r) == chosen for r in rows)} seed(s); best seed {fit.seed}). "
         f"The same fit through the training CLI: `python -m model.train {train_flags} --refit except-validation`. "
         "Names: last = the last layer, 384-d; 2-4-6 = hidden states 2, 4 and 6 concatenated, 1152-d; all = all 7 "
         "concatenated, 2688-d; mean-all = the mean of the 7, 384-d; mean-3-6 = the mean of hidden states 3 to 6, 384-d.", "",
         "Settings by validation criterion (mean over seeds):", "",
-        "| features | alpha | weight decay | validation criterion |", "|---|---|---|---|",
-        *[f"| {n} | {a:g} | {w:g} | {v:.4f} |" for (n, a, w), v in sorted(means.items(), key=lambda kv: -kv[1])], "",
+        "| features | alpha | weight decay | learning rate | validation criterion |", "|---|---|---|---|---|",
+        *[f"| {n} | {a:g} | {w:g} | {lr_:g} | {v:.4f} |" for (n, a, w, lr_), v in sorted(means.items(), key=lambda kv: -kv[1])], "",
         "Per user type, head chosen on validation, test accuracy:", "",
-        "| features | alpha | weight decay | seed | " + " | ".join(t.split("/")[1] for t in rows[0].per_type) + " |",
-        "|" + "---|" * (4 + len(rows[0].per_type)),
-        *[f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r.per_type.values()) + " |"
+        "| features | alpha | weight decay | learning rate | seed | " + " | ".join(t.split("/")[1] for t in rows[0].per_type) + " |",
+        "|" + "---|" * (5 + len(rows[0].per_type)),
+        *[f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r.per_type.values()) + " |"
           for r in rows], "",
     ]
     write_section(path, lines, BEGIN, END, title="# Features: which hidden states the heads read", at_top=True)

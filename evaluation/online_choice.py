@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
 from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
-from model.routing import RoutingConfig
+from model.routing import ACTIVE_CRITERIA, RoutingConfig
 from model.scoring import best_head_by_type
 from model.training_set import TrainingSet, load_training_set
 
@@ -125,15 +125,18 @@ def main(argv: list[str] | None = None) -> None:
     if harmless:
         val_head = best_head_by_type(model, val.tensors, val.user_types)[harmless][0]
         refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders, val_head)
+    criterion = service_criterion(active)
     if args.write_checkpoint:
-        write_routing(args.checkpoint, chosen.routing)
+        write_routing(args.checkpoint, replace(chosen.routing, active_criterion=criterion))
     from evaluation.online_tables import render
 
     lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, time.perf_counter() - started)
     write_section(args.report, lines, BEGIN, END, title="# Personalization")
     if args.json:
         figures = {"version": ck.version, "command": "python -m evaluation.online_choice" + "".join(" " + a for a in argv),
-                   **summary(policies, curves, prompts, active, refusals, table)}
+                   **summary(policies, curves, prompts, active, refusals, table),
+                   # the next-query criterion of the checkpoint the figures describe: written now, or already there
+                   "service_active_criterion": criterion if args.write_checkpoint else ck.routing_config().active_criterion}
         args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
     print("\n".join(lines))
 
@@ -148,6 +151,15 @@ def active_comparison(fit_sets, val_sets, labels, evaluation, prompts, policy, a
     outcomes = {c: {u: simulate_outcomes(labels[u], evaluation[u], policy, at, args.orders, pool=args.pool, active=c).mean(0)
                     for u in evaluation} for c in ACTIVE}
     return {"validation": val_score, "chosen": max(val_score, key=val_score.__getitem__), "outcomes": outcomes, "at": at}
+
+
+def service_criterion(active: dict) -> str:
+    """The criterion POST /v1/users/{id}/next-query should use: the one chosen on validation, or, when
+    random order won there, the best active one on validation (the endpoint must still pick a pair)."""
+    if active["chosen"] in ACTIVE_CRITERIA:
+        return active["chosen"]
+    return max((c for c in active["validation"] if c in ACTIVE_CRITERIA), key=active["validation"].__getitem__,
+               default="entropy")
 
 
 def summary(policies, curves, prompts, active, refusals, table) -> dict:

@@ -90,6 +90,19 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
     return lines
 
 
+CRITERION_WORDS = {"entropy": "the expected drop of the weights' entropy",
+                   "information": "the information the label carries about the user's head (BALD)"}
+
+
+def service_criterion_words(online: dict) -> str:
+    """The next-query criterion of the measured checkpoint (``service_active_criterion``; figures saved
+    before it was recorded: said as unrecorded) in words, with its routing key."""
+    criterion = online.get("service_active_criterion")
+    if criterion is None:
+        return "the checkpoint's `routing.active_criterion` (not recorded in these figures; \"entropy\" when unset)"
+    return f"{CRITERION_WORDS.get(criterion, criterion)} (`routing.active_criterion` = \"{criterion}\")"
+
+
 def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
     """Bullets for docs/personalization.md: the online headline, the active choice against random, the holdout, HTTP."""
     datasets = sorted(next(iter(stage1["rows"].values()))["datasets"])
@@ -106,7 +119,7 @@ def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
         lines.append(f"- **Active next query** against random on the same candidate pools, DSP types where it wins: {said}. "
                      f"Chosen on validation users: **{chosen}**"
                      + (" (random stays the default: no active criterion wins on validation)." if chosen == "random" else ".")
-                     + " The service's `POST /v1/users/{id}/next-query` ranks pairs by the entropy drop."
+                     + f" The service's `POST /v1/users/{{id}}/next-query` ranks pairs by {service_criterion_words(online)}."
                      + verdict(wins, online["active_at"]))
     if online.get("refusals") is not None:
         lines.append(f"- **Jailbroken holdout** (never trained or tuned on): {refusal_words(online['refusals'])}.")

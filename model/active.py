@@ -23,13 +23,11 @@ Pure torch.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
 from model.heads import preference_probability
 from model.losses import entropy
-from model.routing import RoutingConfig, update_offset
+from model.routing import ActiveCriterion, RoutingConfig, update_offset
 
 
 def expected_information_gain(
@@ -59,7 +57,7 @@ def _binary_entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.log() + (1 - p) * (1 - p).log())
 
 
-Criterion = Literal["entropy", "information"]  # expected weight-entropy drop | label-head information (BALD)
+Criterion = ActiveCriterion  # "entropy": expected weight-entropy drop | "information": label-head information (BALD)
 
 
 def best_query(

@@ -43,7 +43,7 @@ class SampleScores:
 @dataclass(frozen=True)
 class QueryChoice:
     pair: tuple[int, int]  # indices of the two responses to ask about
-    expected_gain: float  # expected drop of the weights' entropy, nats
+    expected_gain: float  # routing.active_criterion's value: expected weight-entropy drop or label-head information
     weights: torch.Tensor  # (K,) the user's current weights for this prompt
 
 
@@ -119,12 +119,15 @@ def most_informative_pair(
     cfg: RoutingConfig,
 ) -> QueryChoice:
     """(1, D) router input, (N, D) responses, (K,) offset -> the pair of responses whose label is
-    expected to shrink the entropy of the user's weights most (all C = N(N-1)/2 pairs)."""
+    expected to teach the most about the user (all C = N(N-1)/2 pairs), under ``cfg.active_criterion``:
+    "entropy", the largest expected drop of the entropy of the user's weights, or "information",
+    the most information the answer carries about which head the user follows (model/active.py)."""
     rewards = model.rewards(pair_emb)  # (N, K)
     prior = model.router_logits(prompt_emb)  # (1, K)
     n = rewards.shape[0]
     first, second = torch.triu_indices(n, n, offset=1)  # (C,) each
     u = offset if offset is not None else torch.zeros(model.num_heads)
-    pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], cfg)
+    pick, gain = best_query(u, prior.expand(len(first), -1), rewards[first], rewards[second], cfg,
+                            criterion=cfg.active_criterion)
     weights = mixture_weights(model, prompt_emb, offset)[0]  # (K,)
     return QueryChoice(pair=(int(first[pick]), int(second[pick])), expected_gain=float(gain[pick]), weights=weights)

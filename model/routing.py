@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from model.losses import head_log_likelihoods
 
 UpdateMode = Literal["mirror", "hedge"]
+# how POST /v1/users/{id}/next-query ranks pairs (model/active.py's Criterion, declared here: active.py imports
+# this module): expected drop of the weights' entropy | information the label carries about the head (BALD)
+ActiveCriterion = Literal["entropy", "information"]
+ACTIVE_CRITERIA: tuple[str, ...] = get_args(ActiveCriterion)
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,9 @@ class RoutingConfig:
     mode: UpdateMode = "mirror"
     max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
     context_strength: float = 1.0  # weight of the stated-context pseudo-label (0 = ignore context)
+    # the next-query criterion, chosen on validation users by python -m evaluation.online_choice --write-checkpoint;
+    # checkpoints written before it have no key and keep "entropy"
+    active_criterion: ActiveCriterion = "entropy"
 
     def __post_init__(self) -> None:
         """Refuse a number the update cannot use (a NaN would reach every user's offset)."""
@@ -52,6 +59,9 @@ class RoutingConfig:
             raise ValueError(f"routing context_strength must be >= 0, got {self.context_strength!r}")
         if self.mode not in ("mirror", "hedge"):
             raise ValueError(f"routing mode must be 'mirror' or 'hedge', got {self.mode!r}")
+        if self.active_criterion not in ACTIVE_CRITERIA:
+            raise ValueError(f"routing active_criterion must be one of {', '.join(map(repr, ACTIVE_CRITERIA))}, "
+                             f"got {self.active_criterion!r}")
 
 
 NEUTRAL_CONTEXT = "I want answers."  # what a stated context is compared with

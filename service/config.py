@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0)  # intra-op threads for the forward; 0 = the cores we may use
     tau: float | None = Field(None, gt=0)  # overrides the checkpoint's Hedge temperature
     eta: float | None = Field(None, gt=0)  # overrides the checkpoint's mirror-descent step size
+    active_criterion: Literal["entropy", "information"] | None = None  # overrides the checkpoint's next-query criterion
     warmup: bool = True  # run one forward before answering ready, so the first request is not slow
     # the backbone's forward: torch, or the checkpoint's ONNX Runtime graph (fp32 | int8), written next to it by
     # `python -m model.export_onnx --checkpoint DIR` (extra: pip install -e ".[onnx]"); figures: docs/performance.md

@@ -55,7 +55,7 @@ class Scored:
 @dataclass(frozen=True)
 class NextQuery:
     pair: tuple[int, int]  # indices of the two responses to ask about
-    expected_gain: float  # expected drop of the weights' entropy, nats
+    expected_gain: float  # routing.active_criterion's value: expected weight-entropy drop or label-head information
     weights: list[float]  # (K,) the user's current weights for this prompt
     weights_source: str
 

@@ -99,13 +99,15 @@ def available_cores() -> int:
 
 
 def routing_config(config: CheckpointConfig, settings: Settings) -> RoutingConfig:
-    """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA overrides (each checked: finite, > 0)."""
+    """The checkpoint's routing settings, with MICRO_TAU / MICRO_ETA (each checked: finite, > 0) and
+    MICRO_ACTIVE_CRITERION overrides."""
     cfg = config.routing_config()
-    overrides = {k: v for k, v in (("tau", settings.tau), ("eta", settings.eta)) if v is not None}
+    named = (("tau", settings.tau), ("eta", settings.eta), ("active_criterion", settings.active_criterion))
+    overrides = {k: v for k, v in named if v is not None}
     try:
         return dataclasses.replace(cfg, **overrides)
     except ValueError as exc:
-        raise StartupError(f"{exc} (MICRO_TAU / MICRO_ETA)") from exc
+        raise StartupError(f"{exc} (MICRO_TAU / MICRO_ETA / MICRO_ACTIVE_CRITERION)") from exc
 
 
 def warm_up(encoder: Encoder, model: MixtureRewardModel) -> None:

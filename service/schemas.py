@@ -119,7 +119,10 @@ class NextQueryRequest(PromptInput):
 
 class NextQueryResponse(BaseModel):
     pair: tuple[int, int] = Field(description="Indices of the two responses to ask the user to compare")
-    expected_gain: float = Field(description="Expected drop of the entropy of the user's head weights (nats)")
+    expected_gain: float = Field(
+        description="Expected gain of the label under the checkpoint's active criterion (routing.active_criterion): "
+        "the drop of the entropy of the user's head weights, or the label-head mutual information; nats"
+    )
     weights: list[float] = Field(description="The user's current weights for this prompt")
     weights_source: WeightsSource
     model_version: str
@@ -273,7 +276,8 @@ class HeadCard(BaseModel):
     best_for: list[GroupFit] = Field(description="Groups whose best head this is, best first (at most 3)")
     best_for_count: int = Field(description="How many groups have this head as their best")
     agrees_most: list[GroupFit] = Field(description="The groups this head ranks most accurately")
-    top_responses: list[str] = Field(description="Training responses it scores highest against the other heads")
+    top_responses: list[str] = Field(description="Training responses it scores highest against the other heads "
+                                     "(never from the red-teaming data sets unless the cards were built with --quote-all-data)")
     bottom_responses: list[str] = Field(description="... and lowest")
 
 
@@ -287,7 +291,9 @@ class ModelCard(BaseModel):
     head_cards: list[HeadCard] = Field(
         default_factory=list, description="One card per head; empty for checkpoints written before cards existed"
     )
-    routing: dict[str, Any] = Field(description="The online update in use (checkpoint values or overrides)")
+    routing: dict[str, Any] = Field(
+        description="The online update and the next-query criterion in use (checkpoint values or overrides)"
+    )
     training: dict[str, Any]
     metrics: dict[str, Any]
     device: str

@@ -21,7 +21,7 @@ async def model_card(runtime: RuntimeDep, _: Reader) -> ModelCard:
     limits = dataclasses.asdict(runtime.limits) | {"max_body_bytes": runtime.settings.max_body_bytes}
     card = dataclasses.asdict(runtime.config) | {
         "model_version": runtime.config.version,
-        "routing": dataclasses.asdict(runtime.routing),  # in use: the checkpoint's, with MICRO_TAU/ETA overrides
+        "routing": dataclasses.asdict(runtime.routing),  # in use: checkpoint's, MICRO_TAU/ETA/ACTIVE_CRITERION override
         "device": str(runtime.encoder.device),
         "dtype": str(runtime.encoder.dtype).removeprefix("torch."),
         "limits": limits,

@@ -93,3 +93,15 @@ def test_the_active_verdict_is_plain_about_a_missing_win():
     assert "beats random on 3/4" in verdict({"entropy": [(1, 4), (3, 4)]}, [5, 10])
     said = verdict({"entropy": [(4, 4), (1, 4)], "information": [(4, 4), (2, 4)]}, [5, 10])
     assert "no active criterion beats random on 3 of 4" in said and "information, 2/4" in said
+
+
+def test_the_summary_says_which_criterion_the_services_next_query_uses():
+    from evaluation.reports_render import summary_lines
+
+    online = online_figures() | {"active_chosen": "information", "service_active_criterion": "information"}
+    text = "\n".join(summary_lines(stage1_figures(), online, None))
+    assert "Chosen on validation users: **information**." in text
+    assert 'ranks pairs by the information the label carries about the user\'s head (BALD) (`routing.active_criterion` = "information")' in text
+    older = "\n".join(summary_lines(stage1_figures(), online_figures(), None))  # figures saved before the key
+    assert "ranks pairs by the checkpoint's `routing.active_criterion` (not recorded in these figures" in older
+    assert "entropy drop." not in older

@@ -124,3 +124,27 @@ def test_most_informative_pair_is_the_one_the_heads_disagree_on():
     assert got.pair == (0, 2)
     assert abs(got.expected_gain - 0.502282) < 1e-5
     assert torch.allclose(got.weights, torch.tensor([0.5, 0.5]))
+
+
+def test_most_informative_pair_follows_the_checkpoints_active_criterion():
+    # w = (0.5, 0.5), mirror tau = 0.5, eta = 4; responses r = (3, -1), (3, 3), (2, 0)
+    # pair (0, 1): margins (0, -4), head 1 confident, head 0 indifferent: the most label-head information
+    # pair (0, 2): margins (1, -1), a symmetric disagreement: the largest expected entropy drop under this mirror step
+    from dataclasses import replace
+
+    from model.active import best_query, label_head_information
+
+    responses = torch.tensor([[3.0, -1.0], [3.0, 3.0], [2.0, 0.0]])
+    model, prompt = tiny_model(bias=(0.0, 0.0)), torch.zeros(1, 2)
+    entropy_cfg = RoutingConfig(tau=0.5, eta=4.0, mode="mirror")
+    information_cfg = replace(entropy_cfg, active_criterion="information")
+    assert entropy_cfg.active_criterion == "entropy"  # the default: checkpoints written before the key
+    by_entropy = most_informative_pair(model, prompt, responses, None, entropy_cfg)
+    by_information = most_informative_pair(model, prompt, responses, None, information_cfg)
+    assert by_entropy.pair == (0, 2) and by_information.pair == (0, 1)
+
+    first, second = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2])
+    info = label_head_information(torch.zeros(2), torch.zeros(3, 2), responses[first], responses[second])
+    assert int(info.argmax()) == 0 and abs(by_information.expected_gain - float(info[0])) < 1e-6
+    pick, gain = best_query(torch.zeros(2), torch.zeros(3, 2), responses[first], responses[second], entropy_cfg)
+    assert pick == 1 and abs(by_entropy.expected_gain - float(gain[1])) < 1e-6

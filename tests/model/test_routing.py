@@ -74,7 +74,8 @@ def test_offset_stays_bounded_under_a_long_one_sided_stream():
 @pytest.mark.parametrize("field, value", [("tau", 0.0), ("tau", -1.0), ("tau", math.nan), ("eta", math.inf),
                                           ("eta", 0.0), ("max_abs_offset", 0.0), ("max_abs_offset", math.nan),
                                           ("context_strength", -1.0), ("context_strength", math.inf),
-                                          ("tau", "1"), ("mode", "greedy")])
+                                          ("tau", "1"), ("mode", "greedy"), ("active_criterion", "random"),
+                                          ("active_criterion", "bald")])
 def test_routing_config_refuses_a_number_out_of_range_naming_it(field: str, value: object):
     with pytest.raises(ValueError, match=field):
         RoutingConfig(**{field: value})
@@ -94,7 +95,8 @@ def test_a_batched_non_finite_step_only_freezes_its_own_row():
     assert torch.equal(new[0], u[0]) and not torch.equal(new[1], u[1])
 
 
-@pytest.mark.parametrize("routing", [{"tau": float("nan")}, {"eta": -1.0}, {"max_abs_offset": float("inf")}])
+@pytest.mark.parametrize("routing", [{"tau": float("nan")}, {"eta": -1.0}, {"max_abs_offset": float("inf")},
+                                     {"active_criterion": "random"}])
 def test_a_checkpoint_with_a_bad_routing_number_is_refused_at_load(tmp_path, routing: dict):
     directory = make_tiny_checkpoint(tmp_path / "ckpt")
     config = json.loads((directory / "config.json").read_text())
@@ -102,6 +104,17 @@ def test_a_checkpoint_with_a_bad_routing_number_is_refused_at_load(tmp_path, rou
     (directory / "config.json").write_text(json.dumps(config))  # NaN / Infinity: what json writes
     with pytest.raises(CheckpointError, match=next(iter(routing))):
         read_config(directory)
+
+
+def test_the_next_query_criterion_is_read_from_the_checkpoint_and_older_ones_keep_entropy(tmp_path):
+    directory = make_tiny_checkpoint(tmp_path / "ckpt")
+    config = json.loads((directory / "config.json").read_text())
+    config["routing"].pop("active_criterion", None)  # a checkpoint written before the key existed
+    (directory / "config.json").write_text(json.dumps(config))
+    assert read_config(directory).routing_config().active_criterion == "entropy"
+    config["routing"]["active_criterion"] = "information"
+    (directory / "config.json").write_text(json.dumps(config))
+    assert read_config(directory).routing_config().active_criterion == "information"
 
 
 def test_a_checkpoint_with_non_finite_weights_is_refused_at_load(tmp_path):

@@ -60,3 +60,17 @@ def test_playground_checks_user_ids_with_the_api_pattern():
     assert attribute is not None and f"^{attribute.group(1)}$" == ID_PATTERN
     assert all(re.fullmatch(ID_PATTERN, i) for i in ["user-42", "a.b_c:d@e-f", "x" * 128])
     assert not any(re.fullmatch(ID_PATTERN, i) for i in ["", "a/b", "a{b}", "x" * 129, "a b"])
+
+
+def test_micro_active_criterion_overrides_the_checkpoints_next_query_criterion(monkeypatch):
+    from model.checkpoint import CheckpointConfig
+    from service.runtime import routing_config
+
+    config = CheckpointConfig(backbone={}, num_heads=2, dim=2, routing={"tau": 0.5})  # no active_criterion: older
+    assert routing_config(config, Settings()).active_criterion == "entropy"
+    monkeypatch.setenv("MICRO_ACTIVE_CRITERION", "information")
+    routing = routing_config(config, Settings())
+    assert routing.active_criterion == "information" and routing.tau == 0.5
+    monkeypatch.setenv("MICRO_ACTIVE_CRITERION", "bald")
+    with pytest.raises(ValidationError, match="active_criterion"):
+        Settings()
