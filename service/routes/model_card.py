@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from service.auth import Reader
 from service.deps import RuntimeDep
 from service.openapi import errors
-from service.schemas import ModelCard
+from service.model_card_schema import ModelCard
 
 router = APIRouter(tags=["model"])
 
