@@ -59,6 +59,15 @@ def responsibilities(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: to
     return torch.softmax(log_w + head_log_likelihoods(r_chosen, r_rejected), dim=-1)
 
 
+def group_responsibilities(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, group: torch.Tensor, log_w_group: torch.Tensor
+) -> torch.Tensor:
+    """EM posterior over heads for each choice group (its pairs share one latent head): (G, K), rows sum to 1.
+    (B, K), (B, K), group ids (B,) in [0, G), (G, K) log weights."""
+    per_group = torch.zeros_like(log_w_group).index_add(0, group, head_log_likelihoods(r_chosen, r_rejected))
+    return torch.softmax(log_w_group + per_group, dim=-1)
+
+
 def grouped_mixture_bt_loss(
     r_chosen: torch.Tensor,
     r_rejected: torch.Tensor,

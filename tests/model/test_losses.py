@@ -4,7 +4,14 @@ import math
 
 import torch
 
-from model.losses import entropy, grouped_mixture_bt_loss, head_log_likelihoods, mixture_bt_loss, responsibilities
+from model.losses import (
+    entropy,
+    group_responsibilities,
+    grouped_mixture_bt_loss,
+    head_log_likelihoods,
+    mixture_bt_loss,
+    responsibilities,
+)
 
 # One pair, two heads: head 0 prefers the chosen response by 1, head 1 is indifferent.
 R_CHOSEN = torch.tensor([[1.0, 0.0]])
@@ -87,3 +94,15 @@ def test_grouped_loss_pair_weight_counts_a_pair_as_that_many_copies():
     group = torch.tensor([0, 0, 1, 1])
     ones = grouped_mixture_bt_loss(r_c, r_r, group, log_w, pair_weight=torch.ones(4))
     assert torch.allclose(ones.total, grouped_mixture_bt_loss(r_c, r_r, group, log_w).total)
+
+
+def test_group_responsibilities_multiply_the_likelihoods_of_a_groups_pairs():
+    # group 0: two pairs, margins (1, 0) each, weights 1/2, 1/2: sigmoid(1)^2 = 0.534447 vs 0.5^2 = 0.25
+    #   -> 0.534447 / 0.784447 = 0.681304, 0.318696
+    # group 1: one pair, margins (0, 2), weights 3/4, 1/4: 0.75 * 0.5 = 0.375 vs 0.25 * 0.880797 = 0.220199
+    #   -> 0.630041, 0.369959
+    r_chosen = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    group = torch.tensor([0, 0, 1])
+    log_w = torch.tensor([[0.5, 0.5], [0.75, 0.25]]).log()
+    got = group_responsibilities(r_chosen, torch.zeros(3, 2), group, log_w)
+    assert torch.allclose(got, torch.tensor([[0.681304, 0.318696], [0.630041, 0.369959]]), atol=1e-5)
