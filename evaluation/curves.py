@@ -8,7 +8,6 @@ docs/personalization.md and the plots under docs/img/.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, active_curve, by_type, labels_to_reach, learning_curve
 from model.backbone import Encoder
 from model.backbone_record import record_settings
-from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, update_routing
 from model.features import embed_texts, router_text
 from model.fitting import FitConfig, fit_mixture
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
@@ -137,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     cold = context_cold_start(encoder, model, test, args.cache_dir, chosen)
     top1 = top1_ceiling(encoder, model, args.cache_dir, args.data_root) if "dsp" in datasets else {}
     if args.write_checkpoint:
-        write_routing(args.checkpoint, chosen)
+        # curves choose tau / eta / mode; the next-query criterion is online_choice's choice and stays
+        update_routing(args.checkpoint, **{k: v for k, v in asdict(chosen).items() if k != "active_criterion"})
     from evaluation.curves_plot import plot_curves
 
     images = plot_curves(curves, flat, ceiling, DENSE, args.img_dir)
@@ -169,12 +169,6 @@ def top1_lines(top1: dict[str, float]) -> list[str]:
             "| user type | top-1 with its best head |", "|---|---|", *[f"| {d} | {v:.3f} |" for d, v in top1.items()], ""]
 
 
-def write_routing(checkpoint: Path, rc: RoutingConfig) -> None:
-    path = checkpoint / CONFIG_FILE
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    kept = {k: v for k, v in raw.get("routing", {}).items() if k == "active_criterion"}  # online_choice chooses it
-    raw["routing"] = {**asdict(rc), **kept}
-    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
 
 
 def fmt(curve: torch.Tensor, n: int) -> str:

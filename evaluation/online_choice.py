@@ -25,7 +25,7 @@ from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder
 from model.backbone_record import record_settings
-from model.checkpoint import CONFIG_FILE, load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, update_routing
 from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders, val_head)
     criterion = service_criterion(active)
     if args.write_checkpoint:
-        write_routing(args.checkpoint, replace(chosen.routing, active_criterion=criterion))
+        update_routing(args.checkpoint, **asdict(replace(chosen.routing, active_criterion=criterion)))
     from evaluation.online_tables import render
 
     lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, time.perf_counter() - started)
@@ -176,11 +176,6 @@ def summary(policies, curves, prompts, active, refusals, table) -> dict:
     return out
 
 
-def write_routing(checkpoint: Path, rc: RoutingConfig) -> None:
-    path = checkpoint / CONFIG_FILE
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    raw["routing"] = {**raw.get("routing", {}), **asdict(rc)}
-    path.write_text(json.dumps(raw, indent=2) + "\n", encoding="utf-8")
 
 
 

@@ -95,6 +95,27 @@ def read_config(directory: Path) -> CheckpointConfig:
     return config
 
 
+def update_config(directory: Path, **fields: Any) -> Path:
+    """Set top-level fields of a checkpoint's config.json (written to a temporary file, then
+    renamed over it); the weights and every other field stay as they were."""
+    path = Path(directory) / CONFIG_FILE
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw.update(fields)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.chmod(FILE_MODE)
+    os.replace(tmp, path)
+    return path
+
+
+def update_routing(directory: Path, **values: Any) -> Path:
+    """Merge ``values`` into the checkpoint's routing block, every other routing key kept; refused
+    (ValueError) before anything is written when the result is not a valid RoutingConfig."""
+    routing = {**read_config(directory).routing, **values}
+    RoutingConfig(**routing)
+    return update_config(directory, routing=routing)
+
+
 def check_numbers(config: CheckpointConfig, path: Path) -> None:
     """Sizes are positive integers and the routing settings finite and in range, else CheckpointError."""
     for name in ("num_heads", "dim"):

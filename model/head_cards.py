@@ -24,8 +24,6 @@ Shapes: N pairs, M distinct responses, K heads.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -177,16 +175,9 @@ def build_head_cards(
 
 def write_head_cards(checkpoint: Path, cards: list[dict[str, Any]]) -> Path:
     """Set ``head_cards`` in the checkpoint's config.json, every other field and the weights untouched."""
-    from model.checkpoint import CONFIG_FILE, FILE_MODE
+    from model.checkpoint import update_config
 
-    path = Path(checkpoint) / CONFIG_FILE
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    raw["head_cards"] = cards
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.chmod(FILE_MODE)
-    os.replace(tmp, path)
-    return path
+    return update_config(checkpoint, head_cards=cards)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

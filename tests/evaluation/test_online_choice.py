@@ -5,10 +5,8 @@ import json
 
 import pytest
 
-from evaluation.curves import write_routing as write_curves_routing
-from evaluation.online_choice import service_criterion, write_routing
-from model.checkpoint import read_config
-from model.routing import RoutingConfig
+from evaluation.online_choice import service_criterion
+from model.checkpoint import read_config, update_routing
 from tests.helpers import make_tiny_checkpoint
 
 
@@ -23,12 +21,20 @@ def test_the_service_gets_the_validation_choice_or_the_best_active_one(validatio
     assert service_criterion({"validation": validation, "chosen": chosen}) == expected
 
 
-def test_written_routing_carries_the_active_criterion_and_curves_keep_it(tmp_path):
+def test_written_routing_carries_the_active_criterion_and_later_writes_keep_it(tmp_path):
     directory = make_tiny_checkpoint(tmp_path / "ckpt")
-    write_routing(directory, RoutingConfig(tau=1.0, mode="hedge", active_criterion="information"))
+    update_routing(directory, tau=1.0, mode="hedge", active_criterion="information")  # online_choice
     routing = read_config(directory).routing_config()
     assert (routing.tau, routing.mode, routing.active_criterion) == (1.0, "hedge", "information")
-    write_curves_routing(directory, RoutingConfig(tau=2.0, eta=1.0))  # curves choose tau/eta, never the criterion
+    update_routing(directory, tau=2.0, eta=1.0)  # curves choose tau/eta, never the criterion
     routing = read_config(directory).routing_config()
-    assert (routing.tau, routing.eta, routing.active_criterion) == (2.0, 1.0, "information")
+    assert (routing.tau, routing.eta, routing.mode, routing.active_criterion) == (2.0, 1.0, "hedge", "information")
     assert json.loads((directory / "config.json").read_text())["routing"]["active_criterion"] == "information"
+
+
+def test_an_invalid_routing_is_refused_before_anything_is_written(tmp_path):
+    directory = make_tiny_checkpoint(tmp_path / "ckpt")
+    before = (directory / "config.json").read_text()
+    with pytest.raises(ValueError, match="active_criterion"):
+        update_routing(directory, active_criterion="random")
+    assert (directory / "config.json").read_text() == before
