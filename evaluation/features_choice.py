@@ -15,6 +15,7 @@ setting chosen is the one with the best validation criterion averaged over the s
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -50,6 +51,7 @@ class Candidate:
     alpha: float
     weight_decay: float
     lr: float
+    grouping: str  # "choice", or "user:N" (simulated annotators of N prompts per user type)
     val_mean: float  # validation best-head mean over every user type (the choice criterion)
     honest: dict[str, Interval]  # dataset -> test accuracy of the heads chosen on validation
     oracle: dict[str, float]  # dataset -> test accuracy of the heads chosen on test (optimistic)
@@ -63,6 +65,22 @@ def stacked_set(datasets: list[str], encoder: Encoder, cache_dir: Path, split: s
     tensors.group = group_ids(pairs, group_by)
     tensors.__post_init__()
     return TrainingSet(pairs, tensors)
+
+
+def grouping_flags(grouping: str) -> tuple[str, int]:
+    """"choice" -> ("choice", 0); "user:10" -> ("user", 10): model.train's --group-by and --simulated-annotators."""
+    kind, _, prompts = grouping.partition(":")
+    if kind not in ("choice", "user") or (kind == "user") != bool(prompts):
+        raise SystemExit(f"--groupings: expected choice or user:N, not {grouping!r}")
+    return kind, int(prompts or 0)
+
+
+def regrouped(s: TrainingSet, grouping: str) -> TrainingSet:
+    """The same pairs and embeddings with the latent-type groups of ``grouping``."""
+    t = copy.copy(s.tensors)
+    t.group = group_ids(s.pairs, *grouping_flags(grouping))
+    t.__post_init__()
+    return TrainingSet(s.pairs, t)
 
 
 def sliced(s: TrainingSet, layers, combine) -> TrainingSet:
@@ -90,25 +108,28 @@ def by_dataset(values: torch.Tensor, test: TrainingSet) -> dict[str, Interval]:
     return out
 
 
-def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConfig, save: Path | None = None) -> Candidate:
+def run_candidate(name: str, train: TrainingSet, test: TrainingSet, cfg: FitConfig, save: Path | None = None,
+                  grouping: str = "choice") -> Candidate:
     started = time.perf_counter()
     layers, combine = CANDIDATES[name]
-    tr, te = sliced(train, layers, combine), sliced(test, layers, combine)
+    tr, te = sliced(regrouped(train, grouping), layers, combine), sliced(test, layers, combine)
     fit, val = tr.split_validation()
     result = fit_mixture(fit.tensors, val.tensors, cfg)
     val_best = best_head_by_type(result.model, val.tensors, val.user_types)
     honest, oracle = honest_heads(result.model, val, te)
     if save is not None:
-        save_candidate(save / f"{name}-a{cfg.alpha:g}-wd{cfg.weight_decay:g}-lr{cfg.lr:g}-seed{cfg.seed}", name, result, val, cfg, sorted({p.dataset for p in train.pairs}))
+        save_candidate(save / f"{name}-{grouping.replace(':', '')}-a{cfg.alpha:g}-wd{cfg.weight_decay:g}-lr{cfg.lr:g}-seed{cfg.seed}",
+                       name, result, val, cfg, sorted({p.dataset for p in train.pairs}), grouping)
     per_type = {u: float(honest[[i for i, t in enumerate(te.user_types) if t == u]].mean()) for u in sorted(set(te.user_types))}
     return Candidate(
-        name=name, seed=cfg.seed, alpha=cfg.alpha, weight_decay=cfg.weight_decay, lr=cfg.lr, val_mean=sum(a for _, a in val_best.values()) / len(val_best),
+        name=name, seed=cfg.seed, alpha=cfg.alpha, weight_decay=cfg.weight_decay, lr=cfg.lr, grouping=grouping, val_mean=sum(a for _, a in val_best.values()) / len(val_best),
         honest=by_dataset(honest, te), oracle={d: i.value for d, i in by_dataset(oracle, te).items()},
         per_type=per_type, seconds=time.perf_counter() - started,
     )
 
 
-def save_candidate(directory: Path, name: str, result, val: TrainingSet, cfg: FitConfig, datasets: list[str]) -> None:
+def save_candidate(directory: Path, name: str, result, val: TrainingSet, cfg: FitConfig, datasets: list[str],
+                   grouping: str = "choice") -> None:
     """The candidate's fitted heads as a checkpoint (for the online evaluation of these features)."""
     from dataclasses import asdict
 
@@ -120,7 +141,8 @@ def save_candidate(directory: Path, name: str, result, val: TrainingSet, cfg: Fi
     config = CheckpointConfig(
         backbone=info.record(), num_heads=result.model.num_heads, dim=info.dim, version=f"{name}-{weights_version(result.model)}",
         training={"data": datasets, "split": "fit slice of train (validation slice held out by prompt hash)",
-                  "pairs_fit": None, "pairs_validation": len(val.pairs), "group_by": "choice", "fit": asdict(cfg)},
+                  "pairs_fit": None, "pairs_validation": len(val.pairs),
+                  "group_by": grouping_flags(grouping)[0], "simulated_annotator_prompts": grouping_flags(grouping)[1], "fit": asdict(cfg)},
         metrics=validation_metrics(result, val),
     )
     save_checkpoint(directory, result.model, config)
@@ -134,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alphas", default=str(FitConfig().alpha), help="entropy weights to try (comma-separated)")
     p.add_argument("--weight-decays", default=str(FitConfig().weight_decay), help="weight decays to try (comma-separated)")
     p.add_argument("--lrs", default=str(FitConfig().lr), help="Adam learning rates to try (comma-separated)")
+    p.add_argument("--groupings", default="choice",
+                   help="latent-type groups to try (comma-separated): choice, or user:N = simulated annotators of N "
+                        "prompts per user type (model/annotators.py)")
     p.add_argument("--heads", type=int, default=10)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
     p.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
@@ -145,12 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     train = stacked_set(datasets, encoder, args.cache_dir, "train", "choice")
     test = stacked_set(datasets, encoder, args.cache_dir, "test", "pair")
     rows = []
-    settings = [(name, float(a), float(wd), float(lr)) for name in args.candidates.split(",")
-                for a in args.alphas.split(",") for wd in args.weight_decays.split(",") for lr in args.lrs.split(",")]
+    settings = [(name, float(a), float(wd), float(lr), g) for name in args.candidates.split(",")
+                for a in args.alphas.split(",") for wd in args.weight_decays.split(",") for lr in args.lrs.split(",")
+                for g in args.groupings.split(",")]
+    for name, *_, grouping in settings:
+        grouping_flags(grouping)  # refuse a bad value before any fit
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for name, alpha, wd, lr in settings:
+        for name, alpha, wd, lr, grouping in settings:
             cfg = FitConfig(num_heads=args.heads, seed=seed, alpha=alpha, weight_decay=wd, lr=lr)
-            rows.append(run_candidate(name, train, test, cfg, args.save))
+            rows.append(run_candidate(name, train, test, cfg, args.save, grouping))
             print(render_row(rows[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps([row_record(r) for r in rows], indent=1), encoding="utf-8")
@@ -158,24 +186,27 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def row_record(r: Candidate) -> dict:
-    return {"name": r.name, "seed": r.seed, "alpha": r.alpha, "weight_decay": r.weight_decay, "lr": r.lr, "val_mean": r.val_mean, "oracle": r.oracle, "per_type": r.per_type,
+    return {"name": r.name, "seed": r.seed, "alpha": r.alpha, "weight_decay": r.weight_decay, "lr": r.lr, "grouping": r.grouping, "val_mean": r.val_mean, "oracle": r.oracle, "per_type": r.per_type,
             "honest": {d: [i.value, i.low, i.high] for d, i in r.honest.items()}, "seconds": r.seconds}
 
 
 def render_row(r: Candidate) -> str:
     honest = " | ".join(f"{i}" for i in r.honest.values())
     oracle = " | ".join(f"{v:.3f}" for v in r.oracle.values())
-    return f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | {r.val_mean:.4f} | {honest} | {oracle} | {r.seconds:.0f} s |"
+    return f"| {r.name} | {r.grouping} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | {r.val_mean:.4f} | {honest} | {oracle} | {r.seconds:.0f} s |"
 
 
-def setting(r: Candidate) -> tuple[str, float, float, float]:
-    return r.name, r.alpha, r.weight_decay, r.lr
+Setting = tuple[str, float, float, float, str]
 
 
-def choose(rows: list[Candidate]) -> tuple[tuple[str, float, float, float], Candidate, dict]:
+def setting(r: Candidate) -> Setting:
+    return r.name, r.alpha, r.weight_decay, r.lr, r.grouping
+
+
+def choose(rows: list[Candidate]) -> tuple[Setting, Candidate, dict]:
     """The setting with the best validation criterion averaged over seeds, its best-validation
     seed (the fit to ship), and every setting's seed mean."""
-    by_setting: dict[tuple[str, float, float, float], list[float]] = {}
+    by_setting: dict[Setting, list[float]] = {}
     for r in rows:
         by_setting.setdefault(setting(r), []).append(r.val_mean)
     means = {k: sum(v) / len(v) for k, v in by_setting.items()}
@@ -189,10 +220,12 @@ def write_report(path: Path, rows: list[Candidate], argv, heads: int, data: list
     datasets = list(rows[0].honest)
     command = "python -m evaluation.features_choice" + ("" if not argv else " " + " ".join(argv))
     chosen, fit, means = choose(rows)
-    name, alpha, wd, lr = chosen
+    name, alpha, wd, lr, grouping = chosen
     layers, combine = CANDIDATES[name]
+    group_by, annotator_prompts = grouping_flags(grouping)
     train_flags = (f"--layers {','.join(map(str, layers))} --layer-combine {combine} " if layers else "") + \
-        f"--heads {heads} --alpha {alpha:g} --weight-decay {wd:g} --lr {lr:g} --seed {fit.seed}"
+        f"--heads {heads} --alpha {alpha:g} --weight-decay {wd:g} --lr {lr:g} --seed {fit.seed}" + \
+        (f" --group-by user --simulated-annotators {annotator_prompts}" if group_by == "user" else "")
     lines = [
         "## Features and regularisation chosen on validation", "",
         f"    .venv/bin/{command}", "",
@@ -200,24 +233,26 @@ def write_report(path: Path, rows: list[Candidate], argv, heads: int, data: list
         "Each user type's head is chosen on the validation slice of train and scored on the test split "
         "(honest, with a 95 % bootstrap interval over test prompts); the head chosen on test itself is the "
         "**oracle** (optimistic by construction), shown only beside it. Criterion: the validation best-head "
-        "accuracy averaged over every user type.", "",
-        "| features | alpha | weight decay | learning rate | fit seed | validation criterion | "
+        "accuracy averaged over every user type. Grouping: choice = the pairs of one best-of-N choice share a latent "
+        "type; user:N = all pairs of one annotator do, the built-in data being dealt to simulated annotators of N "
+        "prompts per user type (`--group-by user --simulated-annotators N`; the fit sees annotator ids, never types).", "",
+        "| features | grouping | alpha | weight decay | learning rate | fit seed | validation criterion | "
         + " | ".join(f"{d} test, head chosen on validation [95 % CI]" for d in datasets) + " | "
         + " | ".join(f"{d} test, oracle head" for d in datasets) + " | fit time |",
-        "|" + "---|" * (7 + 2 * len(datasets)),
+        "|" + "---|" * (8 + 2 * len(datasets)),
         *[render_row(r) for r in rows], "",
-        f"**Chosen on validation: {name}, alpha {alpha:g}, weight decay {wd:g}, learning rate {lr:g}** (validation criterion "
+        f"**Chosen on validation: {name}, grouping {grouping}, alpha {alpha:g}, weight decay {wd:g}, learning rate {lr:g}** (validation criterion "
         f"{means[chosen]:.4f} averaged over {sum(setting(r) == chosen for r in rows)} seed(s); best seed {fit.seed}). "
         f"The same fit through the training CLI: `python -m model.train {train_flags} --refit except-validation`. "
         "Names: last = the last layer, 384-d; 2-4-6 = hidden states 2, 4 and 6 concatenated, 1152-d; all = all 7 "
         "concatenated, 2688-d; mean-all = the mean of the 7, 384-d; mean-3-6 = the mean of hidden states 3 to 6, 384-d.", "",
         "Settings by validation criterion (mean over seeds):", "",
-        "| features | alpha | weight decay | learning rate | validation criterion |", "|---|---|---|---|---|",
-        *[f"| {n} | {a:g} | {w:g} | {lr_:g} | {v:.4f} |" for (n, a, w, lr_), v in sorted(means.items(), key=lambda kv: -kv[1])], "",
+        "| features | grouping | alpha | weight decay | learning rate | validation criterion |", "|---|---|---|---|---|---|",
+        *[f"| {n} | {g} | {a:g} | {w:g} | {lr_:g} | {v:.4f} |" for (n, a, w, lr_, g), v in sorted(means.items(), key=lambda kv: -kv[1])], "",
         "Per user type, head chosen on validation, test accuracy:", "",
-        "| features | alpha | weight decay | learning rate | seed | " + " | ".join(t.split("/")[1] for t in rows[0].per_type) + " |",
-        "|" + "---|" * (5 + len(rows[0].per_type)),
-        *[f"| {r.name} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r.per_type.values()) + " |"
+        "| features | grouping | alpha | weight decay | learning rate | seed | " + " | ".join(t.split("/")[1] for t in rows[0].per_type) + " |",
+        "|" + "---|" * (6 + len(rows[0].per_type)),
+        *[f"| {r.name} | {r.grouping} | {r.alpha:g} | {r.weight_decay:g} | {r.lr:g} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r.per_type.values()) + " |"
           for r in rows], "",
     ]
     write_section(path, lines, BEGIN, END, title="# Features: which hidden states the heads read", at_top=True)

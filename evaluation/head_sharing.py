@@ -22,6 +22,7 @@ from model.backbone import Encoder
 from model.backbone_record import record_settings
 from model.checkpoint import load_checkpoint, read_config
 from model.heads import MixtureRewardModel
+from model.fitting import group_log_weights
 from model.losses import group_responsibilities
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.training_set import TrainingSet, load_training_set
@@ -35,7 +36,7 @@ def group_posteriors(model: MixtureRewardModel, data: TrainingSet) -> tuple[torc
     """(G, K) posterior over heads of each choice group, and each group's user type."""
     t = data.tensors
     post = group_responsibilities(model.rewards(t.chosen), model.rewards(t.rejected), t.group,
-                                  model.log_weights(t.group_prompts()))
+                                  group_log_weights(model, t))
     types = [""] * t.num_groups
     for i, g in enumerate(t.group.tolist()):
         types[g] = types[g] or data.user_types[i]

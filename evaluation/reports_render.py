@@ -45,12 +45,30 @@ def refusal_words(refusals: dict) -> str:
             f"chosen for the harmless type on validation, alone, on {refusals['val_head_share']:.3f}")
 
 
+def grouping_words(training: dict) -> str:
+    """How the checkpoint's fit grouped pairs into latent types (its config.json ``training``), in words."""
+    if training.get("group_by") == "user":
+        prompts = training.get("simulated_annotator_prompts") or 0
+        if prompts:
+            return (f"annotator groups, the built-in data dealt to simulated annotators of {prompts} prompts per user type "
+                    "(the fit sees annotator ids, never the types; `--group-by user --simulated-annotators "
+                    f"{prompts}`)")
+        return "annotator groups (the data's user ids; `--group-by user`)"
+    if training.get("group_by") == "pair":
+        return "none, one pair each (`--group-by pair`)"
+    return "choice groups (the pairs of one best-of-N choice; `--group-by choice`)"
+
+
 def http_summary(http: dict) -> tuple[float, float, bool]:
     """Mean personalised top-1, mean prior top-1, and whether every type beats its own prior."""
     rows = list(http["types"].values())
     personal = sum(r["personal_top1"] for r in rows) / len(rows)
     prior = sum(r["prior_top1"] for r in rows) / len(rows)
     return personal, prior, all(r["personal_top1"] > r["prior_top1"] for r in rows)
+
+
+def annotator_note(stage1: dict) -> str:
+    return "; trained on simulated annotator ids" if "simulated annotators" in stage1.get("grouping", "") else ""
 
 
 def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
@@ -67,7 +85,7 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
         "|---|" + "---|" * len(datasets) + "---|",
         f"| single Bradley-Terry head (same features) | " + " | ".join(stage1_row(stage1, "single_bt", datasets)) + f" | {s1} |",
         f"| MiCRo K={k}, router weights, no user labels | " + " | ".join(stage1_row(stage1, "mixture", datasets)) + f" | {s1} |",
-        f"| **MiCRo K={k}, head per user type chosen on validation** (never sees user types) | "
+        f"| **MiCRo K={k}, head per user type chosen on validation** (never sees user types{annotator_note(stage1)}) | "
         + " | ".join(stage1_row(stage1, "val_head", datasets)) + f" | {s1} |",
         f"| oracle: head chosen on the test labels (optimistic) | " + " | ".join(stage1_row(stage1, "oracle_head", datasets)) + f" | {s1} |",
     ]

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     encoder = Encoder(args.backbone, backbone_id=args.backbone_id, pooling=args.pooling, max_length=args.max_length,
                       layers=parse_layers(args.layers, args.backbone), layer_combine=args.layer_combine)
     datasets = args.data
-    train = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "train", args.group_by)
+    train = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "train", args.group_by,
+                              args.simulated_annotators)
     test = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "test", "pair")
     fit, val = train.split_validation()
     base = fit_config_of(args)

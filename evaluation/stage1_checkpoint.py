@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from evaluation.report_sections import write_section
+from evaluation.reports_render import grouping_words
 from dataclasses import asdict, replace
 
 import torch
@@ -66,14 +67,16 @@ def main(argv: list[str] | None = None) -> None:
         f"Test split ({len(test.pairs)} pairs), pairwise accuracy. The checkpoint's heads were fitted on the fit slice "
         "of train; each user type's head is chosen on the validation slice of train (1 prompt in 8, by hash) and "
         "scored on test. The oracle row chooses on the test labels and is optimistic by construction. "
-        "Dataset means: mean over user types with a 95 % bootstrap interval over test prompts.", "",
+        "Dataset means: mean over user types with a 95 % bootstrap interval over test prompts. "
+        f"Latent-type groups of the fit: {grouping_words(config.training)}.", "",
         *render(rows, test), "",
         f"Measured in {time.perf_counter() - started:.0f} s, embeddings cached.", "",
     ]
     write_section(args.report, lines, BEGIN, END, title="# Stage-1 results (test split)", at_top=True)
     if args.json:
         named = {"single_bt": single, **outcomes}
-        args.json.write_text(json.dumps(figures(named, test, config.version, k, command), indent=1) + "\n", encoding="utf-8")
+        record = {**figures(named, test, config.version, k, command), "grouping": grouping_words(config.training)}
+        args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
 

@@ -22,6 +22,8 @@ class PairTensors:
     rejected: torch.Tensor  # (N, D) embedding of prompt + other response
     prompt: torch.Tensor  # (N, D) router input: embedding of context + prompt
     group: torch.Tensor | None = None  # (N,) ids 0..G-1 of pairs sharing one latent type; None = one each
+    # A group is one best-of-N choice (one prompt) or one annotator's pairs (many prompts): its
+    # prior over heads is the mean of its pairs' router weights (group_log_weights).
     weight: torch.Tensor | None = None  # (N,) pair weights (the data's weight column); None = 1 each
 
     def __post_init__(self) -> None:
@@ -39,10 +41,14 @@ class PairTensors:
         return int(self.group.max()) + 1 if len(self) else 0
 
     def group_prompts(self) -> torch.Tensor:
-        """(G, D) router input of each group (its pairs share the prompt)."""
+        """(G, D) router input of each group's first pair (all of it when the group is one choice)."""
         first = torch.full((self.num_groups,), -1, dtype=torch.long)
         first.scatter_(0, self.group.flip(0), torch.arange(len(self) - 1, -1, -1))
         return self.prompt[first]
+
+    def group_sizes(self) -> torch.Tensor:
+        """(G,) pairs per group."""
+        return torch.bincount(self.group, minlength=self.num_groups)
 
     def subset(self, idx: torch.Tensor) -> PairTensors:
         return PairTensors(self.chosen[idx], self.rejected[idx], self.prompt[idx], self.group[idx], self.weight[idx])
@@ -117,20 +123,27 @@ def initial_model(train: PairTensors, cfg: FitConfig, gen: torch.Generator) -> M
     return model
 
 
-def loss_of(
-    model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor, prompts: torch.Tensor, alpha: float
-) -> LossParts:
+def group_log_weights(model: MixtureRewardModel, pairs: PairTensors) -> torch.Tensor:
+    """(G, K) log prior over heads of each group: log of the mean of its pairs' router weights.
+    A choice group shares one prompt, so this is log w(x_g) itself; an annotator's group spans
+    prompts, and its latent head is one draw from their average routing."""
+    w = model.log_weights(pairs.prompt).exp()  # (N, K)
+    summed = torch.zeros(pairs.num_groups, w.shape[1], dtype=w.dtype).index_add(0, pairs.group, w)
+    return (summed / pairs.group_sizes()[:, None].to(w.dtype)).clamp_min(1e-30).log()
+
+
+def loss_of(model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor, alpha: float) -> LossParts:
     """Heads are linear without bias, so r(chosen) - r(rejected) = H (e_chosen - e_rejected).
-    ``diff`` = pairs.diff and ``prompts`` = pairs.group_prompts(), computed once per fit."""
-    log_w = model.log_weights(prompts)  # (G, K)
+    ``diff`` = pairs.diff, computed once per fit."""
+    log_w = group_log_weights(model, pairs)  # (G, K)
     margins = model.rewards(diff)  # (N, K)
     weight = None if bool((pairs.weight == 1).all()) else pairs.weight
     return grouped_mixture_bt_loss(margins, torch.zeros_like(margins), pairs.group, log_w, alpha, weight)
 
 
 @torch.no_grad()
-def nll_of(model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor, prompts: torch.Tensor) -> float:
-    return float(loss_of(model, pairs, diff, prompts, alpha=0.0).nll)
+def nll_of(model: MixtureRewardModel, pairs: PairTensors, diff: torch.Tensor) -> float:
+    return float(loss_of(model, pairs, diff, alpha=0.0).nll)
 
 
 def fit_once(
@@ -140,20 +153,19 @@ def fit_once(
     model = initial_model(train, cfg, gen)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    train_prompts, val_prompts = train.group_prompts(), val.group_prompts()
     train_diff, val_diff = train.diff, val.diff
     best = (float("inf"), copy.deepcopy(model.state_dict()), 0)
     history, waited = [], 0
     for step in range(1, cfg.max_steps + 1):
         opt.zero_grad(set_to_none=True)
-        parts = loss_of(model, train, train_diff, train_prompts, cfg.alpha)
+        parts = loss_of(model, train, train_diff, cfg.alpha)
         parts.total.backward()
         opt.step()
         if on_step is not None:
             on_step()
         if step % cfg.eval_every:
             continue
-        val_nll = nll_of(model, val, val_diff, val_prompts)
+        val_nll = nll_of(model, val, val_diff)
         history.append(
             {"step": step, "train_loss": parts.total.item(), "train_nll": parts.nll.item(), "val_nll": val_nll}
         )

@@ -36,7 +36,7 @@ from model.refit import NoStepError, check_trained, refit_on_all
 from model.routing import RoutingConfig
 from model.scoring import best_head_by_type, mixture_correct
 from model.train_data import PreparedData, add_data_arguments, data_sources, prepare_data
-from model.training_set import TrainingSet, embed_training_set
+from model.training_set import GROUP_BY, TrainingSet, embed_training_set
 
 
 def seed_everything(seed: int) -> None:
@@ -109,6 +109,7 @@ def build_config(args: argparse.Namespace, encoder: Encoder, result: FitResult, 
             "pairs_fit": n_fit,
             "pairs_validation": len(val.pairs),
             "group_by": args.group_by,
+            "simulated_annotator_prompts": args.simulated_annotators,
             "fit": asdict(fit_config_of(args)),
             "seed": args.seed,
         },
@@ -150,8 +151,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", type=Path, default=None, help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
     p.add_argument("--heads", type=int, default=d.num_heads, help="K reward heads (1 = single Bradley-Terry)")
     p.add_argument("--router", choices=["linear", "none"], default=d.router, help="none = static mixture")
-    p.add_argument("--group-by", choices=["choice", "pair"], default="choice",
-                   help="choice: pairs sharing prompt and preferred response share one latent type; pair: plain per-pair loss")
+    p.add_argument("--group-by", choices=GROUP_BY, default="choice",
+                   help="choice: pairs sharing prompt and preferred response share one latent type; pair: plain "
+                        "per-pair loss; user: all pairs of one user id share one latent type")
+    p.add_argument("--simulated-annotators", type=int, default=0, metavar="PROMPTS",
+                   help="with --group-by user, built-in data (no user ids) is dealt to simulated annotators of this "
+                        "many prompts per user type (model/annotators.py); 0 = off")
     p.add_argument("--alpha", type=float, default=d.alpha, help="entropy regulariser weight")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
@@ -167,6 +172,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
     args = p.parse_args(argv)
+    if args.simulated_annotators and args.group_by != "user":
+        p.error("--simulated-annotators needs --group-by user")
+    if args.simulated_annotators < 0:
+        p.error("--simulated-annotators must be 0 (off) or a number of prompts")
     args.data = data_sources(args.data)
     return args
 
@@ -183,6 +192,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
+def warn_on_annotator_groups(args: argparse.Namespace, data: TrainingSet) -> None:
+    """--group-by user on data where no pair has an annotator falls back to choice groups: say so."""
+    if args.group_by != "user":
+        return
+    named = sum(p.user_id is not None for p in data.pairs)
+    groups = data.tensors.num_groups
+    if not named and not args.simulated_annotators:
+        print("warning: --group-by user, but no pair has a user id: every pair stays in its choice group "
+              f"(name the column with --user-column, or --simulated-annotators N for the built-in data)", file=sys.stderr)
+    else:
+        print(f"annotator groups: {groups} latent-type groups over {len(data.pairs)} pairs", file=sys.stderr)
+
+
 def train(args: argparse.Namespace) -> CheckpointConfig:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -190,7 +212,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     started = time.perf_counter()
     prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict, data_root=args.data_root)
     encoder = encoder_from_args(args)
-    data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by)
+    data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by, args.simulated_annotators)
+    warn_on_annotator_groups(args, data)
     fit, val, held = data.slices(prepared)
     cfg = fit_config_of(args)
     result = fit_with_progress(fit, val, cfg, label=f"fit K={args.heads}")

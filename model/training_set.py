@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from model.annotators import simulated_annotators
 from model.backbone import Encoder
 from model.data import PreferencePair, default_data_root, is_validation, load_pairs
 from model.features import embed_pairs
@@ -41,30 +42,47 @@ class TrainingSet:
         return [p.user_id or (f"{p.dataset}/{p.user_type}" if p.user_type else p.dataset) for p in self.pairs]
 
 
-def group_ids(pairs: Sequence[PreferencePair], group_by: str) -> torch.Tensor:
-    """Pairs sharing a prompt and a preferred response (and the user id, when the data has one)
-    are one best-of-N choice ("choice"), or every pair stands alone ("pair", the plain per-pair
-    MiCRo likelihood)."""
+GROUP_BY = ("choice", "pair", "user")
+
+
+def group_ids(pairs: Sequence[PreferencePair], group_by: str, annotator_prompts: int = 0) -> torch.Tensor:
+    """Which pairs share one latent preference type:
+
+    - "choice": pairs sharing a prompt and a preferred response (and the user id, when the data
+      has one) are one best-of-N choice;
+    - "pair": every pair stands alone (the plain per-pair MiCRo likelihood);
+    - "user": all pairs of one user id are one annotator. Pairs without an id are dealt to
+      simulated annotators of ``annotator_prompts`` prompts per user type (model/annotators.py)
+      when that is > 0, else each stays its own choice."""
     if group_by == "pair":
         return torch.arange(len(pairs))
-    if group_by != "choice":
-        raise ValueError(f"--group-by must be choice or pair, not {group_by!r}")
-    keys: dict[tuple[str | None, str, str], int] = {}
-    return torch.tensor([keys.setdefault((p.user_id, p.prompt, p.chosen), len(keys)) for p in pairs])
+    if group_by not in GROUP_BY:
+        raise ValueError(f"--group-by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
+    users: list[str | None] = [p.user_id for p in pairs]
+    if group_by == "user" and annotator_prompts > 0:
+        users = simulated_annotators(pairs, annotator_prompts)
+    keys: dict[tuple, int] = {}
+    if group_by == "user":
+        return torch.tensor([keys.setdefault(("user", u) if u is not None else ("choice", p.prompt, p.chosen), len(keys))
+                             for u, p in zip(users, pairs)])
+    return torch.tensor([keys.setdefault((u, p.prompt, p.chosen), len(keys)) for u, p in zip(users, pairs)])
 
 
 def load_training_set(
-    datasets: Sequence[str], encoder: Encoder, cache_dir: Path, data_root: Path | None, split: str, group_by: str
+    datasets: Sequence[str], encoder: Encoder, cache_dir: Path, data_root: Path | None, split: str, group_by: str,
+    annotator_prompts: int = 0,
 ) -> TrainingSet:
     pairs = load_pairs(datasets, data_root, split=split)  # type: ignore[arg-type]
     if not pairs:
         raise SystemExit(f"no preference pairs in {datasets} ({split} split) under {data_root or default_data_root()}")
-    return embed_training_set(pairs, encoder, cache_dir, group_by)
+    return embed_training_set(pairs, encoder, cache_dir, group_by, annotator_prompts)
 
 
-def embed_training_set(pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str) -> TrainingSet:
+def embed_training_set(
+    pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str, annotator_prompts: int = 0
+) -> TrainingSet:
     tensors = embed_pairs(pairs, encoder, cache_dir)
-    tensors.group = group_ids(pairs, group_by)
+    tensors.group = group_ids(pairs, group_by, annotator_prompts)
     tensors.weight = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
     tensors.__post_init__()
     return TrainingSet(pairs, tensors)

@@ -105,3 +105,15 @@ def test_the_summary_says_which_criterion_the_services_next_query_uses():
     older = "\n".join(summary_lines(stage1_figures(), online_figures(), None))  # figures saved before the key
     assert "ranks pairs by the checkpoint's `routing.active_criterion` (not recorded in these figures" in older
     assert "entropy drop." not in older
+
+
+def test_the_table_says_when_the_heads_were_trained_on_simulated_annotator_ids():
+    from evaluation.reports_render import grouping_words
+
+    training = {"group_by": "user", "simulated_annotator_prompts": 10}
+    words = grouping_words(training)
+    assert "simulated annotators of 10 prompts" in words and "--simulated-annotators 10" in words
+    text = "\n".join(readme_lines({**stage1_figures(), "grouping": words}, online_figures(), None))
+    assert "(never sees user types; trained on simulated annotator ids) |" in text
+    assert grouping_words({"group_by": "user", "simulated_annotator_prompts": 0}).startswith("annotator groups (the data's user ids")
+    assert grouping_words({}).startswith("choice groups")  # older checkpoints record no grouping

@@ -81,3 +81,19 @@ def test_pair_weights_decide_between_two_groups_of_users_who_disagree():
         return float(model.rewards(a - b).mean())  # > 0: the head prefers a
 
     assert fitted_preference(3.0) > 0 > fitted_preference(1 / 3)
+
+
+def test_group_prior_is_the_mean_of_its_pairs_router_weights():
+    from model.fitting import group_log_weights
+    from model.heads import MixtureRewardModel
+
+    model = MixtureRewardModel(2, 2)
+    with torch.no_grad():
+        model.router.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        model.router.bias.zero_()
+    # prompts x=(ln 3, 0): w = (3/4, 1/4); x=(0, 0): w = (1/2, 1/2); x=(-ln 3, 0): w = (1/4, 3/4)
+    ln3 = float(torch.tensor(3.0).log())
+    prompt = torch.tensor([[ln3, 0.0], [0.0, 0.0], [-ln3, 0.0]])
+    pairs = PairTensors(torch.zeros(3, 2), torch.zeros(3, 2), prompt, torch.tensor([0, 0, 1]))
+    expected = torch.tensor([[5 / 8, 3 / 8], [1 / 4, 3 / 4]]).log()  # group 0: mean of (3/4,1/4), (1/2,1/2)
+    assert torch.allclose(group_log_weights(model, pairs), expected, atol=1e-6)

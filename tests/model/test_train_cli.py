@@ -200,3 +200,19 @@ def test_refit_except_validation_refits_on_every_pair_outside_the_validation_sli
     refit = config["training"]["refit"]
     assert refit["on"] == "except-validation" and refit["pairs"] == slices["fit"] + slices["held_out"]
     assert refit["steps"] >= 1
+
+
+def test_group_by_user_trains_annotator_groups_and_records_them(tmp_path, tiny_backbone, capsys):
+    path = write(tmp_path / "t.jsonl", tiny_rows(64, seed=5))
+    out = tmp_path / "ck"
+    main(["--data", str(path), "--group-by", "user", "--backbone", str(tiny_backbone),
+          "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--no-refit", *FAST])
+    config = json.loads((out / CONFIG_FILE).read_text())
+    assert config["training"]["group_by"] == "user" and config["training"]["simulated_annotator_prompts"] == 0
+    assert "annotator groups: 2 latent-type groups over" in capsys.readouterr().err  # ann and bob
+
+
+def test_simulated_annotators_need_group_by_user(capsys):
+    with pytest.raises(SystemExit):
+        main(["--data", "dsp", "--simulated-annotators", "10"])
+    assert "--simulated-annotators needs --group-by user" in capsys.readouterr().err
