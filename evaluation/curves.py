@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     bb = read_config(args.checkpoint).backbone
     encoder = Encoder(**record_settings(bb))
     model, ck = load_checkpoint(args.checkpoint, encoder.info)
+    model.prior_strength = ck.routing_config().prior_strength  # the router's weight in users' logits, as served
     datasets = args.data.split(",")
     train = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "train", "pair")
     test = load_training_set(datasets, encoder, args.cache_dir, args.data_root, "test", "pair")
@@ -136,12 +137,14 @@ def main(argv: list[str] | None = None) -> None:
     cold = context_cold_start(encoder, model, test, args.cache_dir, chosen)
     top1 = top1_ceiling(encoder, model, args.cache_dir, args.data_root) if "dsp" in datasets else {}
     if args.write_checkpoint:
-        # curves choose tau / eta / mode; the next-query criterion is online_choice's choice and stays
-        update_routing(args.checkpoint, **{k: v for k, v in asdict(chosen).items() if k != "active_criterion"})
+        # curves choose tau / eta / mode; the next-query criterion and the prior are online_choice's choices and stay
+        kept = ("active_criterion", "prior_strength")
+        update_routing(args.checkpoint, **{k: v for k, v in asdict(chosen).items() if k not in kept})
     from evaluation.curves_plot import plot_curves
 
     images = plot_curves(curves, flat, ceiling, DENSE, args.img_dir)
-    section = render(table, chosen, hedge, curves, flat, ceiling, cold, images, args, time.perf_counter() - started, ck.version)
+    section = render(table, chosen, hedge, curves, flat, ceiling, cold, images, args, time.perf_counter() - started, ck.version,
+                     model.prior_strength)
     section[-2:-2] = oracle_lines(ceiling, oracle)
     section[-2:-2] = top1_lines(top1)
     write_section(args.report, section, BEGIN, END, title="# Personalization")
@@ -176,12 +179,12 @@ def fmt(curve: torch.Tensor, n: int) -> str:
     return f"{float(curve[:, j].mean()):.3f} ± {float(curve[:, j].std()):.3f}"
 
 
-def render(table, chosen, hedge, curves, flat, ceiling, cold, images, args, seconds, version) -> list[str]:
+def render(table, chosen, hedge, curves, flat, ceiling, cold, images, args, seconds, version, prior_strength=1.0) -> list[str]:
     from evaluation.curves_tables import render_tables
 
     return render_tables(
         table=table, chosen=chosen, hedge=hedge, curves=curves, flat=flat, ceiling=ceiling, cold=cold,
-        images=images, orders=args.orders, pool=args.pool, seconds=seconds, version=version,
+        images=images, orders=args.orders, pool=args.pool, seconds=seconds, version=version, prior_strength=prior_strength,
         grid=GRID, sparse=SPARSE, dense=DENSE, select_at=SELECT_AT, contexts=STATED_CONTEXTS,
         labels_to_reach=labels_to_reach, fmt=fmt, report_dir=args.report.parent,
     )

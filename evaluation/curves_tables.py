@@ -11,7 +11,7 @@ def mean(values) -> float:
 
 
 def render_tables(*, table, chosen, hedge, curves, flat, ceiling, cold, images, orders, pool, seconds, version,
-                  grid, sparse, dense, select_at, contexts, labels_to_reach, fmt, report_dir) -> list[str]:
+                  grid, sparse, dense, select_at, contexts, labels_to_reach, fmt, report_dir, prior_strength=1.0) -> list[str]:
     types = sorted(flat)
     datasets = sorted({t.split("/")[0] for t in types})
     lines = [
@@ -28,7 +28,11 @@ def render_tables(*, table, chosen, hedge, curves, flat, ceiling, cold, images, 
         "",
         "Routing chosen on train-only users (labels from the fit slice, accuracy on the validation slice,",
         f"mean over n in {select_at} and all user types): **mode {chosen.mode}, tau {chosen.tau:g}"
-        + (f", eta {chosen.eta:g}" if chosen.mode == "mirror" else "") + "**.",
+        + (f", eta {chosen.eta:g}" if chosen.mode == "mirror" else "") + "**. "
+        f"The router's logits weigh {prior_strength:g} in a user's logits (the checkpoint's `routing.prior_strength`, "
+        "chosen by `python -m evaluation.online_choice`), as the service weighs them"
+        + (": 0 starts every user uniform over the heads, so the router, and a stated context read by it, "
+           "change nothing here; the context's pseudo-label still does." if prior_strength == 0 else "."),
         "",
     ]
     for dataset in datasets:

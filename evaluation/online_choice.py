@@ -1,7 +1,7 @@
 """Online personalization, every choice made on validation users, every figure on test with a
 95 % bootstrap interval over test prompts: the update (mirror tau/eta, or exact Hedge = the
 Bayesian posterior over heads under the Bradley-Terry likelihood) and the prior (router or
-uniform) chosen on simulated users built from the train split only (labels from the fit
+uniform; the service's routing.prior_strength 1 or 0) chosen on simulated users built from the train split only (labels from the fit
 slice, outcomes on the validation slice); the active criterion likewise; the harmless user's
 preference for safe refusals on the jailbroken holdout (never trained or tuned on).
 
@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
-from evaluation.online_users import ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, simulate_outcomes
+from evaluation.online_users import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
+                                     prior_strength, simulate_outcomes)
+from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder
@@ -64,7 +66,9 @@ def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, polic
         return None
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     pairs = [PreferencePair(r["prompt"], r["responses"][0], r["responses"][1], "harmless", "holdout") for r in rows]
-    held = ScoredPairs.of(model, embed_pairs(pairs, encoder, cache_dir, progress=False))
+    from evaluation.online_users import with_prior
+
+    held = with_prior(ScoredPairs.of(model, embed_pairs(pairs, encoder, cache_dir, progress=False)), policy.prior)
     shares = []
     for o in range(orders):
         offset = user_offset(labels, policy, 10, seed=o)
@@ -108,15 +112,14 @@ def main(argv: list[str] | None = None) -> None:
     test = load_training_set(datasets, encoder, args.cache_dir, None, "test", "pair")
     fit, val = train.split_validation()
     fit_sets, val_sets = by_type(model, fit), by_type(model, val)
-    # the service starts every user at the router's prior: the shipped policy is chosen among those;
-    # the best uniform-prior policy is reported beside it
-    chosen, table = choose_policy(fit_sets, val_sets, [g for g in GRID if g.prior == "router"], SELECT_AT, args.select_orders)
-    uniform, uniform_table = choose_policy(fit_sets, val_sets, [g for g in GRID if g.prior == "uniform"], SELECT_AT, args.select_orders)
-    table.update(uniform_table)
-    shipped = OnlinePolicy(ck.routing_config(), "router")
+    # the update and the prior (the service's routing.prior_strength) are chosen together; the best
+    # router-prior policy (MiCRo's context-aware start) is reported beside the choice
+    chosen, table = choose_policy(fit_sets, val_sets, GRID, SELECT_AT, args.select_orders)
+    routed = max((g for g in GRID if g.prior == "router"), key=table.__getitem__)
+    shipped = OnlinePolicy(ck.routing_config(), prior_name(ck.routing_config().prior_strength))
     bayes = OnlinePolicy(RoutingConfig(tau=1.0, mode="hedge"), "router")
     labels, evaluation, prompts = by_type(model, train), by_type(model, test), prompts_by_type(test)
-    policies = {"chosen on validation (router prior)": chosen, "best uniform prior on validation": uniform,
+    policies = {CHOSEN_POLICY: chosen, "best router prior on validation": routed,
                 "checkpoint's routing before": shipped, "Bayesian posterior (exact Hedge, tau=1)": bayes}
     curves = {name: test_curves(labels, evaluation, pol, args.orders) for name, pol in policies.items()}
     active = active_comparison(fit_sets, val_sets, labels, evaluation, prompts, chosen, args)
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders, val_head)
     criterion = service_criterion(active)
     if args.write_checkpoint:
-        update_routing(args.checkpoint, **asdict(replace(chosen.routing, active_criterion=criterion)))
+        update_routing(args.checkpoint, **asdict(replace(chosen.routing, active_criterion=criterion,
+                                                         prior_strength=prior_strength(chosen.prior))))
     from evaluation.online_tables import render
 
     lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, time.perf_counter() - started)

@@ -23,6 +23,21 @@ ACTIVE = ("random", "entropy", "information")  # random order | expected entropy
 PRIORS = ("router", "uniform")  # a new user's starting weights: the router's for the prompt, or uniform
 
 
+def prior_strength(prior: str) -> float:
+    """The routing.prior_strength a prior name stands for: router 1, uniform 0, "router x0.5" 0.5."""
+    if prior in PRIORS:
+        return 1.0 if prior == "router" else 0.0
+    name, _, strength = prior.partition(" x")
+    if name != "router" or not strength:
+        raise ValueError(f"unknown prior {prior!r}")
+    return float(strength)
+
+
+def prior_name(strength: float) -> str:
+    """Inverse of :func:`prior_strength`."""
+    return "router" if strength == 1.0 else "uniform" if strength == 0.0 else f"router x{strength:g}"
+
+
 @dataclass(frozen=True)
 class OnlinePolicy:
     """Everything a new user's update depends on: the routing step and the starting prior."""
@@ -37,8 +52,10 @@ class OnlinePolicy:
 
 
 def with_prior(pairs: ScoredPairs, prior: str) -> ScoredPairs:
-    """The uniform prior drops the router's logits (every head weighs 1/K before any label)."""
-    return pairs if prior == "router" else replace(pairs, prior_logits=torch.zeros_like(pairs.prior_logits))
+    """The router's logits scaled by the prior's strength, as the service scales them
+    (model.prior_strength): the uniform prior drops them (every head weighs 1/K before any label)."""
+    strength = prior_strength(prior)
+    return pairs if strength == 1.0 else replace(pairs, prior_logits=strength * pairs.prior_logits)
 
 
 def simulate_outcomes(

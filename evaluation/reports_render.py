@@ -4,7 +4,7 @@ by hand). Pure functions of those dicts."""
 
 from __future__ import annotations
 
-CHOSEN_POLICY = "chosen on validation (router prior)"  # evaluation.online_choice's name for the shipped policy
+CHOSEN_POLICY = "chosen on validation"  # evaluation.online_choice's name for the shipped policy (update and prior)
 DATASET_NAMES = {"dsp": "DSP (4 user types)", "relabeled_hh": "relabeled HH (2 user types)"}
 
 

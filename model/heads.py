@@ -36,6 +36,9 @@ class MixtureRewardModel(nn.Module):
         nn.init.zeros_(self.router.bias)
         if router == "none":
             self.router.weight.requires_grad_(False)
+        # serving only (never trained, never saved): the weight of the router's logits in a user's
+        # weights, the checkpoint's routing.prior_strength; 1 everywhere stage 1 trains and evaluates
+        self.prior_strength = 1.0
 
     def rewards(self, emb: torch.Tensor) -> torch.Tensor:
         """(B, D) -> (B, K) per-head rewards (the expert's: the last coordinate, as it is)."""
@@ -52,8 +55,10 @@ class MixtureRewardModel(nn.Module):
         return torch.cat([w, unit])
 
     def router_logits(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, D) [+ (B, K) or (K,) user offset] -> (B, K) logits."""
+        """(B, D) [+ (B, K) or (K,) user offset] -> (B, K) logits ``s (R p + b) [+ u]``, s = prior_strength."""
         logits = self.router(prompt_emb)
+        if self.prior_strength != 1.0:
+            logits = self.prior_strength * logits
         return logits if offset is None else logits + offset
 
     def log_weights(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:

@@ -3,7 +3,8 @@ the service embeds the texts and reads the user's state; everything tensor-shape
 
 Shapes: N responses, K heads, D embedding size, C candidate pairs.
 
-    weights   w = softmax(R p + b + u + c)     u: the user's offset, c: the stated-context offset
+    weights   w = softmax(s (R p + b) + u + c)   u: the user's offset, c: the stated-context offset,
+                                                 s: routing.prior_strength (model.prior_strength)
     scores    s_n = sum_k w_k r_k(n)            ranking: indices by descending score
     P(first response > second) = sigmoid(s_0 - s_1)   over 1/2 exactly when s_0 > s_1 (0 ranks first)
 
@@ -55,8 +56,8 @@ def mixture_weights(model: MixtureRewardModel, prompt_emb: torch.Tensor, offset:
 
 @torch.inference_mode()
 def base_weights(model: MixtureRewardModel, offset: torch.Tensor) -> torch.Tensor:
-    """(K,) offset -> (K,) softmax(b + u): the user's weights before any prompt is seen."""
-    return torch.softmax(model.router.bias + offset, -1)
+    """(K,) offset -> (K,) softmax(s b + u): the user's weights before any prompt is seen (s = prior strength)."""
+    return torch.softmax(model.prior_strength * model.router.bias + offset, -1)
 
 
 @torch.inference_mode()

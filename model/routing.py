@@ -45,18 +45,22 @@ class RoutingConfig:
     # the next-query criterion, chosen on validation users by python -m evaluation.online_choice --write-checkpoint;
     # checkpoints written before it have no key and keep "entropy"
     active_criterion: ActiveCriterion = "entropy"
+    # how much a user's weights trust the router: w = softmax(s (R p + b) + u); 1 = the router's prior,
+    # 0 = uniform over heads before any label (chosen on validation users by evaluation.online_choice)
+    prior_strength: float = 1.0
 
     def __post_init__(self) -> None:
         """Refuse a number the update cannot use (a NaN would reach every user's offset)."""
-        for name in ("tau", "eta", "max_abs_offset", "context_strength"):
+        for name in ("tau", "eta", "max_abs_offset", "context_strength", "prior_strength"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"routing {name} must be a finite number, got {value!r}")
         for name in ("tau", "eta", "max_abs_offset"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"routing {name} must be > 0, got {getattr(self, name)!r}")
-        if self.context_strength < 0:
-            raise ValueError(f"routing context_strength must be >= 0, got {self.context_strength!r}")
+        for name in ("context_strength", "prior_strength"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"routing {name} must be >= 0, got {getattr(self, name)!r}")
         if self.mode not in ("mirror", "hedge"):
             raise ValueError(f"routing mode must be 'mirror' or 'hedge', got {self.mode!r}")
         if self.active_criterion not in ACTIVE_CRITERIA:

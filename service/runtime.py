@@ -166,6 +166,7 @@ def _batcher(encoder: Encoder, settings: Settings, graph: GraphForward | None = 
 def _runtime(settings: Settings, encoder: Encoder, model: MixtureRewardModel, config: CheckpointConfig,
              store: UserStore, batcher: Batcher) -> Runtime:
     routing = routing_config(config, settings)
+    model.prior_strength = routing.prior_strength  # every score, label and next query reads it
     engine = RewardEngine(model, routing, Embedder(encoder, batcher, settings.embed_cache_size), store, config.version)
     engine.history = UserHistory(BatchFeedback.of(engine))  # users' kept labels, replayed after an upgrade
     metrics.MODEL_INFO.labels(encoder.info.id, str(config.num_heads), config.version).set(1)

@@ -195,7 +195,7 @@ class UserResponse(BaseModel):
     version: int
     updated_at: float | None = Field(description="Unix seconds of the last write")
     offset: list[float] = Field(description="The user's offset u added to the router's logits")
-    base_weights: list[float] = Field(description="softmax(b + u): the user's weights before any prompt")
+    base_weights: list[float] = Field(description="softmax(s b + u): the user's weights before any prompt (s: routing.prior_strength)")
 
 
 def label_object(value: Any) -> dict[str, Any]:

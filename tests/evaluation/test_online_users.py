@@ -1,6 +1,7 @@
 """Simulated users with per-pair outcomes on a planted problem (users follow head 0): the uniform
 prior, equal candidate pools across active criteria, and the policy choice on validation."""
 
+import pytest
 import torch
 
 from evaluation.online_users import OnlinePolicy, choose_policy, simulate_outcomes, with_prior
@@ -48,3 +49,14 @@ def test_policy_choice_prefers_the_prior_that_does_not_mislead():
     grid = [OnlinePolicy(slow, "router"), OnlinePolicy(slow, "uniform")]
     best, table = choose_policy(fit, val, grid, [1, 2], orders=3)
     assert best.prior == "uniform" and table[best] == max(table.values())
+
+
+def test_prior_names_and_strengths_are_one_setting():
+    from evaluation.online_users import prior_name, prior_strength
+
+    for name, strength in (("router", 1.0), ("uniform", 0.0), ("router x0.5", 0.5)):
+        assert prior_strength(name) == strength and prior_name(strength) == name
+    pairs = planted(4, 0, prior=3.0)
+    assert torch.allclose(with_prior(pairs, "router x0.5").prior_logits, 0.5 * pairs.prior_logits)
+    with pytest.raises(ValueError):
+        prior_strength("gaussian")

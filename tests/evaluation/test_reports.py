@@ -8,7 +8,7 @@ import pytest
 from evaluation.reports import README_BEGIN, README_END, SUMMARY_BEGIN, load_figures, render
 from evaluation.reports_render import active_wins, http_summary, readme_lines
 
-POLICY = "chosen on validation (router prior)"
+POLICY = "chosen on validation"
 
 
 def stage1_figures(version: str = "k2-abc") -> dict:

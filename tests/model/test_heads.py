@@ -60,3 +60,20 @@ def test_static_mixture_router_ignores_prompt():
     model = MixtureRewardModel(dim=3, num_heads=2, router="none")
     assert not model.router.weight.requires_grad
     assert torch.allclose(model.log_weights(torch.randn(4, 3)).exp(), torch.full((4, 2), 0.5))
+
+
+def test_prior_strength_scales_the_router_logits_and_not_the_users_offset():
+    from model.heads import MixtureRewardModel
+    from model.personal_scoring import base_weights
+
+    model = MixtureRewardModel(2, 2)
+    with torch.no_grad():
+        model.router.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+        model.router.bias.copy_(torch.tensor([0.5, -0.5]))
+    p, u = torch.tensor([[2.0, 0.0]]), torch.tensor([0.0, 1.0])
+    assert torch.allclose(model.router_logits(p, u), torch.tensor([[2.5, 0.5]]))
+    model.prior_strength = 0.5
+    assert torch.allclose(model.router_logits(p, u), torch.tensor([[1.25, 0.75]]))  # 0.5 * (2.5, -0.5) + u
+    assert torch.allclose(base_weights(model, u), torch.softmax(torch.tensor([0.25, 0.75]), -1))
+    model.prior_strength = 0.0
+    assert torch.allclose(model.log_weights(p).exp(), torch.tensor([[0.5, 0.5]]))

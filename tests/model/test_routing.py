@@ -74,6 +74,7 @@ def test_offset_stays_bounded_under_a_long_one_sided_stream():
 @pytest.mark.parametrize("field, value", [("tau", 0.0), ("tau", -1.0), ("tau", math.nan), ("eta", math.inf),
                                           ("eta", 0.0), ("max_abs_offset", 0.0), ("max_abs_offset", math.nan),
                                           ("context_strength", -1.0), ("context_strength", math.inf),
+                                          ("prior_strength", -0.5), ("prior_strength", math.nan),
                                           ("tau", "1"), ("mode", "greedy"), ("active_criterion", "random"),
                                           ("active_criterion", "bald")])
 def test_routing_config_refuses_a_number_out_of_range_naming_it(field: str, value: object):
