@@ -41,7 +41,7 @@ class ModelCard(BaseModel):
         default_factory=list, description="One card per head; empty for checkpoints written before cards existed"
     )
     routing: dict[str, Any] = Field(
-        description="The online update and the next-query criterion in use (checkpoint values or overrides)"
+        description="The online update, the next-query criterion and the prior strength in use (checkpoint values or overrides)"
     )
     training: dict[str, Any]
     metrics: dict[str, Any]
