@@ -1,9 +1,10 @@
 """Online personalization, every choice made on validation users, every figure on test with a
 95 % bootstrap interval over test prompts: the update (mirror tau/eta, or exact Hedge = the
 Bayesian posterior over heads under the Bradley-Terry likelihood) and the prior (router or
-uniform; the service's routing.prior_strength 1 or 0) chosen on simulated users built from the train split only (labels from the fit
-slice, outcomes on the validation slice); the active criterion likewise; the harmless user's
-preference for safe refusals on the jailbroken holdout (never trained or tuned on).
+uniform: the service's routing.prior_strength 1 or 0) chosen on simulated users built from the
+train split only (labels from the fit slice, outcomes on the validation slice); the active
+criterion likewise; the harmless user's preference for safe refusals on the jailbroken holdout
+(never trained or tuned on).
 
     python -m evaluation.online_choice [--checkpoint DIR] [--orders 20] [--write-checkpoint]
 """
@@ -21,7 +22,7 @@ import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
 from evaluation.online_users import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
-                                     prior_strength, simulate_outcomes)
+                                     prior_strength, simulate_outcomes, with_prior)
 from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
@@ -66,8 +67,6 @@ def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, polic
         return None
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     pairs = [PreferencePair(r["prompt"], r["responses"][0], r["responses"][1], "harmless", "holdout") for r in rows]
-    from evaluation.online_users import with_prior
-
     held = with_prior(ScoredPairs.of(model, embed_pairs(pairs, encoder, cache_dir, progress=False)), policy.prior)
     shares = []
     for o in range(orders):
@@ -80,7 +79,6 @@ def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, polic
 
 
 def user_offset(labels: ScoredPairs, policy: OnlinePolicy, n: int, seed: int) -> torch.Tensor:
-    from evaluation.online_users import with_prior
     from model.routing import update_offset
 
     labels = with_prior(labels, policy.prior)
