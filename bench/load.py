@@ -23,9 +23,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import redis
-
 from bench import phases, report
+from bench.cli import delete_keys, ints, parse_with_quick
 from bench.raw import load_encoder, raw_throughput
 from bench.server import start_servers
 from bench.workload import calls, dsp_items
@@ -59,21 +58,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parse_with_quick(p, argv, QUICK)
 
 
-def parse_with_quick(p: argparse.ArgumentParser, argv: list[str] | None, quick: dict) -> argparse.Namespace:
-    """A bench's flags plus --quick (the ``quick`` values replace the flags: a tiny load) and --json."""
-    p.add_argument("--quick", action="store_true", help="a tiny load, to check that the bench runs")
-    p.add_argument("--json", type=Path, help="also write every figure here")
-    args = p.parse_args(argv)
-    if args.quick:
-        for name, value in quick.items():
-            setattr(args, name, value)
-    return args
-
-
-def ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 async def measure(args: argparse.Namespace, url: str, naive_url: str | None, run: str) -> dict:
     items = dsp_items()
     stream, pairs = calls(items, run, args.responses), calls(items[::-1], run + "p", 2)
@@ -97,13 +81,6 @@ async def measure(args: argparse.Namespace, url: str, naive_url: str | None, run
     if args.probe:
         out["round_trips"] = await phases.round_trips(url, lambda: next(pairs), args.probe, run)
     return out
-
-
-def delete_keys(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 def main(argv: list[str] | None = None) -> dict:

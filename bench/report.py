@@ -1,4 +1,5 @@
-"""The text bench.load prints: the machine, one table per phase, the ratios and their targets."""
+"""The text the benches print: the machine; bench.load's tables per phase, ratios and targets;
+bench.traffic's lines and ratios."""
 
 from __future__ import annotations
 
@@ -93,3 +94,42 @@ def pair_lines(result: dict) -> list[str]:
 
 def _lat(summary: dict) -> str:
     return f"p50/p95/p99 {summary['p50_ms']:.0f}/{summary['p95_ms']:.0f}/{summary['p99_ms']:.0f} ms (n={summary['n']})"
+
+
+def traffic_ratios(r: dict) -> dict:
+    """bench.traffic's ratios: RL batched / per-request and served / raw; overload p99s; fairness."""
+    out = {}
+    if "rl_batched" in r:
+        raw = (r["raw_before"]["queries_per_s"] + r["raw_after"]["queries_per_s"]) / 2
+        batched, naive = r["rl_batched"]["queries_per_s"], r["rl_naive"]["queries_per_s"]
+        out.update(rl_batched_over_per_request=round(batched / naive, 2) if naive else None,
+                   rl_served_over_raw=round(batched / raw, 2) if raw else None)
+    if "overload" in r:
+        out.update(overload_429_p99_ms=r["overload"]["refused_429"]["p99_ms"],
+                   overload_live_p99_ms=r["overload"]["live"]["p99_ms"])
+    if "fairness" in r:
+        out["fairness_small_over_giant"] = r["fairness"]["small_over_giant"]
+    return out
+
+
+def traffic_render(r: dict) -> str:
+    """The text bench.traffic prints."""
+    lines = [f"backend {r['settings']['backend']}; load average start {r['machine'].get('loadavg_start')} "
+             f"end {r['machine']['loadavg_end']}"]
+    if "raw_before" in r:
+        lines.append(f"raw loop: {r['raw_before']['queries_per_s']} -> {r['raw_after']['queries_per_s']} queries/s "
+                     f"(batch {r['raw_before']['best_batch_size']}; {r['raw_before']['by_batch_size']})")
+    for name in [n for n in ("rl_batched", "rl_naive") if n in r]:
+        x = r[name]
+        lines.append(f"{name}: {x['queries_per_s']} queries/s, p50 {x['p50_ms']} p99 {x['p99_ms']} ms, mean batch "
+                     f"{x['batch'].get('mean')}, padding efficiency {x['padding_efficiency']}, errors {x['errors']}")
+    if "overload" in r:
+        o = r["overload"]
+        lines.append(f"overload {o['clients']} x {r['settings']['overload_responses']}: 200 {o['ok']}; "
+                     f"429 {o['refused_429']}; /health/live {o['live']}; errors {o['errors']}")
+    if "fairness" in r:
+        f = r["fairness"]
+        lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), "
+                     f"small {f['small_s']} s ({f['small_status']})")
+    lines += [f"{k}: {v}" for k, v in r["ratios"].items()]
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The benchmark's servers, started with the one harness (service/harness.py): a batched server
+"""The benchmark's servers, started with the one harness (evaluation/service_process.py): a batched server
 with the bench's settings and a naive one, the same settings with MICRO_BATCHING=false."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 
 
 def bench_settings(args: argparse.Namespace, prefix: str) -> dict[str, object]:

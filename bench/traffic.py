@@ -23,16 +23,14 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench import traffic_phases as phases
-from bench.load import delete_keys, ints, parse_with_quick
-from bench.raw import load_encoder
-from bench.report import machine
+from bench import phases
+from bench.cli import delete_keys, ints, parse_with_quick
+from bench.raw import load_encoder, raw_rl
+from bench.report import machine, traffic_ratios, traffic_render
 from bench.server import bench_settings
-from bench.traffic_raw import raw_rl
-from bench.traffic_workload import giant_body, many_responses_bodies, rl_bodies, small_body
-from bench.workload import dsp_items
+from bench.workload import dsp_items, giant_body, many_responses_bodies, rl_bodies, small_body
+from evaluation.service_process import ServiceProcess
 from model.paths import DEFAULT_CHECKPOINT
-from service.harness import ServiceProcess
 
 QUICK = {"rl_concurrency": 8, "rl_requests": 16, "seconds": 15.0, "drain_seconds": 30.0, "raw_queries": 8,
          "raw_batch_sizes": "8", "overload_clients": 8, "overload_responses": 4, "overload_seconds": 3.0,
@@ -91,43 +89,6 @@ async def measure(args: argparse.Namespace, url: str, naive_url: str, run: str) 
     return out
 
 
-def ratios(r: dict) -> dict:
-    out = {}
-    if "rl_batched" in r:
-        raw = (r["raw_before"]["queries_per_s"] + r["raw_after"]["queries_per_s"]) / 2
-        batched, naive = r["rl_batched"]["queries_per_s"], r["rl_naive"]["queries_per_s"]
-        out.update(rl_batched_over_per_request=round(batched / naive, 2) if naive else None,
-                   rl_served_over_raw=round(batched / raw, 2) if raw else None)
-    if "overload" in r:
-        out.update(overload_429_p99_ms=r["overload"]["refused_429"]["p99_ms"],
-                   overload_live_p99_ms=r["overload"]["live"]["p99_ms"])
-    if "fairness" in r:
-        out["fairness_small_over_giant"] = r["fairness"]["small_over_giant"]
-    return out
-
-
-def render(r: dict) -> str:
-    lines = [f"backend {r['settings']['backend']}; load average start {r['machine'].get('loadavg_start')} "
-             f"end {r['machine']['loadavg_end']}"]
-    if "raw_before" in r:
-        lines.append(f"raw loop: {r['raw_before']['queries_per_s']} -> {r['raw_after']['queries_per_s']} queries/s "
-                     f"(batch {r['raw_before']['best_batch_size']}; {r['raw_before']['by_batch_size']})")
-    for name in [n for n in ("rl_batched", "rl_naive") if n in r]:
-        x = r[name]
-        lines.append(f"{name}: {x['queries_per_s']} queries/s, p50 {x['p50_ms']} p99 {x['p99_ms']} ms, mean batch "
-                     f"{x['batch'].get('mean')}, padding efficiency {x['padding_efficiency']}, errors {x['errors']}")
-    if "overload" in r:
-        o = r["overload"]
-        lines.append(f"overload {o['clients']} x {r['settings']['overload_responses']}: 200 {o['ok']}; "
-                     f"429 {o['refused_429']}; /health/live {o['live']}; errors {o['errors']}")
-    if "fairness" in r:
-        f = r["fairness"]
-        lines.append(f"fairness: giant {f['giant_s']} s ({f['giant_status']}), "
-                     f"small {f['small_s']} s ({f['small_status']})")
-    lines += [f"{k}: {v}" for k, v in r["ratios"].items()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     run = uuid.uuid4().hex[:6]
@@ -147,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
     info["loadavg_end"] = os.getloadavg()
     result.update(machine=info, settings={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                   server_logs=str(log_dir))
-    result["ratios"] = ratios(result)
-    print(render(result))
+    result["ratios"] = traffic_ratios(result)
+    print(traffic_render(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return result

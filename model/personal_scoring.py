@@ -15,6 +15,7 @@ active learning) can disagree with the ranking, so it is not what a client is sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,13 +33,7 @@ class PersonalScores:
     scores: torch.Tensor  # (N,) sum_k w_k r_k
     ranking: list[int]  # (N,) response indices, best first (ties keep their order)
     p_first_preferred: float | None  # sigmoid(s_0 - s_1) when N == 2, else None: > 1/2 iff s_0 > s_1
-
-
-@dataclass(frozen=True)
-class SampleScores:
-    head_rewards: torch.Tensor  # (N, K)
-    scores: torch.Tensor  # (N,) sum_k w_k r_k, each sample with its own weights
-    weight_entropy: torch.Tensor  # (N,) entropy of each sample's weights, nats
+    weight_entropy: float  # entropy of the weights, nats
 
 
 @dataclass(frozen=True)
@@ -63,30 +58,38 @@ def base_weights(model: MixtureRewardModel, offset: torch.Tensor) -> torch.Tenso
 @torch.inference_mode()
 def personal_scores(head_rewards: torch.Tensor, weights: torch.Tensor) -> PersonalScores:
     """(N, K) per-head rewards, (K,) weights -> scores, ranking, and P(first > second) for a pair."""
-    scores = mixture_score(head_rewards, weights)  # (N,)
-    n = head_rewards.shape[0]
-    p_first = float(score_preference_probability(scores[0], scores[1])) if n == 2 else None
-    ranking = sorted(range(n), key=lambda i: -float(scores[i]))
-    return PersonalScores(head_rewards, weights, scores, ranking, p_first)
+    return _ranked(head_rewards, weights, mixture_score(head_rewards, weights), float(entropy(weights.log())))
 
 
 @torch.inference_mode()
-def score_responses(
-    model: MixtureRewardModel, prompt_emb: torch.Tensor, pair_emb: torch.Tensor, offset: torch.Tensor | None
-) -> PersonalScores:
-    """(1, D) router input, (N, D) responses, (K,) offset or None -> :func:`personal_scores`."""
-    return personal_scores(model.rewards(pair_emb), mixture_weights(model, prompt_emb, offset)[0])
+def score_requests(
+    model: MixtureRewardModel, router_emb: torch.Tensor, pair_emb: torch.Tensor, sizes: Sequence[int],
+    offsets: torch.Tensor,
+) -> list[PersonalScores]:
+    """I requests at once, each with its own router input, user offset and N_i responses:
+    (I, D) router inputs, (M, D) responses (request i's N_i rows after those of 0..i-1, M = sum N_i),
+    (I, K) offsets (a zero row: the prior) -> per request :func:`personal_scores`. One forward of the
+    heads and the router for all requests (a /v1/score call is I = 1; /get_reward, N_i = 1)."""
+    head_rewards = model.rewards(pair_emb)  # (M, K)
+    log_w = model.log_weights(router_emb, offsets)  # (I, K)
+    weights = log_w.exp()
+    owner = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes), dtype=torch.long))  # (M,)
+    scores = mixture_score(head_rewards, weights[owner])  # (M,)
+    entropies = entropy(log_w).tolist()  # (I,)
+    out, start = [], 0
+    for i, n in enumerate(sizes):
+        rows = slice(start, start + n)
+        out.append(_ranked(head_rewards[rows], weights[i], scores[rows], entropies[i]))
+        start += n
+    return out
 
 
-@torch.inference_mode()
-def sample_scores(
-    model: MixtureRewardModel, pair_emb: torch.Tensor, prompt_emb: torch.Tensor, offset: torch.Tensor | None
-) -> SampleScores:
-    """(N, D) samples, (N, D) their router inputs, (N, K) or (K,) offsets -> per sample: head
-    rewards, the personalised score and the entropy of its weights."""
-    head_rewards = model.rewards(pair_emb)  # (N, K)
-    log_w = model.log_weights(prompt_emb, offset)  # (N, K)
-    return SampleScores(head_rewards, mixture_score(head_rewards, log_w.exp()), entropy(log_w))
+def _ranked(head_rewards: torch.Tensor, weights: torch.Tensor, scores: torch.Tensor, weight_entropy: float
+            ) -> PersonalScores:
+    values = scores.tolist()
+    p_first = float(score_preference_probability(scores[0], scores[1])) if len(values) == 2 else None
+    ranking = sorted(range(len(values)), key=lambda i: -values[i])
+    return PersonalScores(head_rewards, weights, scores, ranking, p_first, weight_entropy)
 
 
 @torch.inference_mode()

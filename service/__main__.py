@@ -3,7 +3,7 @@
 SIGTERM / SIGINT: readiness turns false at once (``/health/ready`` answers 503), the listener
 closes after ``MICRO_SHUTDOWN_DELAY_S``, requests in flight are drained until
 ``MICRO_SHUTDOWN_GRACE_S`` after the signal (the rest are answered 503 with Retry-After,
-service/shutdown.py), then the lifespan closes the batcher and Redis and the process exits 0."""
+service/api/shutdown.py), then the lifespan closes the batcher and Redis and the process exits 0."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from service.config import Settings
-from service.logs import log_config, redact, setup_logging
+from service.core.config import Settings
+from service.core.logs import log_config, redact, setup_logging
 
 log = logging.getLogger("service.main")
 GRACEFUL_SHUTDOWN_S = 5  # beyond the app's grace period: time for its 503s to be sent before uvicorn cancels
@@ -60,7 +60,7 @@ def main() -> int:
         return 2
     setup_logging(settings.log_level)
     from service.app import create_app
-    from service.auth import AuthConfigError
+    from service.api.auth import AuthConfigError
 
     try:
         app = create_app(settings)
@@ -74,7 +74,7 @@ def main() -> int:
         log_config=log_config(settings.log_level),
         access_log=False,  # the middleware logs each request with its id
         lifespan="on",
-        # the app answers what is left 503 at MICRO_SHUTDOWN_GRACE_S after the signal (service/shutdown.py);
+        # the app answers what is left 503 at MICRO_SHUTDOWN_GRACE_S after the signal (service/api/shutdown.py);
         # uvicorn's own limit, counted from the listener's close, only backs that up
         timeout_graceful_shutdown=max(settings.shutdown_grace_s - settings.shutdown_delay_s, 0) + GRACEFUL_SHUTDOWN_S,
     )

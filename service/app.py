@@ -1,7 +1,7 @@
 """FastAPI factory. Nothing is built at import time: ``create_app(settings)`` wires routes,
 error handlers and middleware; the lifespan loads the model and connects Redis, and fails
 fast (the process exits) with a message that says which setting to fix. On SIGTERM requests in
-flight get MICRO_SHUTDOWN_GRACE_S to finish; the rest are answered 503 (service/shutdown.py)."""
+flight get MICRO_SHUTDOWN_GRACE_S to finish; the rest are answered 503 (service/api/shutdown.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.admission import Admission
-from service.auth import load_keys
-from service.config import Settings
-from service.errors import install_error_handlers
-from service.middleware import RequestContext
-from service.openapi import install_openapi
-from service.routes import compat, feedback, health, model_card, next_query, playground, score, score_batch, users
-from service.routes.api_docs import install_docs
-from service.runtime import StartupError, running
-from service.shutdown import GraceMiddleware, GracePeriod
+from service.api.admission import Admission
+from service.api.auth import load_keys
+from service.api.limits import Limits
+from service.api.middleware import RequestContext
+from service.api.openapi import install_openapi
+from service.api.routes import compat, feedback, health, model_card, next_query, playground, score, users
+from service.api.routes.api_docs import install_docs
+from service.api.shutdown import GraceMiddleware, GracePeriod
+from service.core.config import Settings
+from service.core.errors import install_error_handlers
+from service.inference.runtime import StartupError, running
 
 log = logging.getLogger("service.app")
 API_VERSION = "1.0.0"
@@ -50,17 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Personalised reward model: mixture heads + per-user routing, state in Redis.",
         lifespan=lifespan,
-        docs_url=None,  # /docs and /redoc: service/routes/api_docs.py, from bundled assets (no CDN)
+        docs_url=None,  # /docs and /redoc: service/api/routes/api_docs.py, from bundled assets (no CDN)
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.runtime = None
+    app.state.limits = Limits.from_settings(settings)  # 413 before any work (service/api/limits.py)
     app.state.api_keys = load_keys(settings)  # None: auth off; AuthConfigError when on without keys
     app.state.draining = False  # set on SIGTERM (service/__main__.py): readiness answers 503 from then on
     install_error_handlers(app)
-    for module in (score, score_batch, feedback, users, next_query, model_card, compat, health, playground):
+    for module in (score, feedback, users, next_query, model_card, compat, health, playground):
         app.include_router(module.router)
-    if settings.url_keys:  # POST /k/{api_key}/get_reward: read-only keys in URLs (service/auth.py)
+    if settings.url_keys:  # POST /k/{api_key}/get_reward: read-only keys in URLs (service/api/auth.py)
         app.include_router(compat.url_key_router)
     install_docs(app)
     install_openapi(app)

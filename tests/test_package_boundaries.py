@@ -64,3 +64,84 @@ def test_no_import_runs_against_the_dependency_direction(package: str, forbidden
         if imported_packages(path) & forbidden
     }
     assert offenders == {}
+
+
+# ---- inside service/: layers, imports downward only -------------------------------------------
+# service/<layer>/...: each layer a subpackage with one concern; the root holds the composition only.
+LAYER_RANK = {"core": 0, "state": 1, "inference": 2, "api": 3, "ops": 3}
+ROOT_MODULES = {"service.app", "service.__main__"}  # the composition: may import every layer
+SERVICE = REPO_ROOT / "service"
+
+
+def service_module(path) -> str:
+    parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def room_of(module: str) -> str:
+    """The room a module lives in: its layer package (service.<layer>), or itself at the root."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYER_RANK) else module
+
+
+def rank_of(module: str) -> int:
+    room = room_of(module)
+    return len(LAYER_RANK) if room in ROOT_MODULES else LAYER_RANK.get(room.split(".")[-1], -1)
+
+
+def service_imports(path) -> set[str]:
+    """The service modules a file imports (``from service.x import y`` -> service.x.y when y is a module)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("service."))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("service"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                is_module = (REPO_ROOT / (sub.replace(".", "/") + ".py")).exists() or (
+                    REPO_ROOT / sub.replace(".", "/") / "__init__.py").exists()
+                found.add(sub if is_module else node.module)
+    return found
+
+
+def service_graph() -> dict[str, set[str]]:
+    return {service_module(p): service_imports(p) for p in sorted(SERVICE.rglob("*.py"))}
+
+
+def breaches(graph: dict[str, set[str]]) -> list[str]:
+    """Imports against the direction: into a layer of the same or a higher rank (another room), or api <-> ops."""
+    return sorted(f"{m} -> {t}" for m, imports in graph.items() for t in imports
+                  if room_of(t) != room_of(m) and room_of(t) != "service" and rank_of(t) >= rank_of(m)
+                  and not (room_of(m) in ROOT_MODULES and room_of(t) in ROOT_MODULES))
+
+
+def test_the_service_root_holds_only_the_composition():
+    assert sorted(p.name for p in SERVICE.glob("*.py")) == ["__init__.py", "__main__.py", "app.py"]
+    layers = {p.name for p in SERVICE.iterdir() if (p / "__init__.py").exists()}
+    assert layers == set(LAYER_RANK)
+
+
+def test_service_layers_import_downward_only():
+    assert breaches(service_graph()) == []
+
+
+def test_an_import_against_the_layers_is_caught():
+    graph = service_graph()
+    graph["service.state.user_store"] = graph["service.state.user_store"] | {"service.inference.engine"}
+    graph["service.api.deps"] = graph["service.api.deps"] | {"service.ops.migrate_users"}
+    assert breaches(graph) == ["service.api.deps -> service.ops.migrate_users",
+                               "service.state.user_store -> service.inference.engine"]
+
+
+def test_the_service_layer_graph_is_at_most_six_levels_deep():
+    """Rooms: the layers and the two root modules; levels: the longest chain of rooms importing rooms."""
+    rooms: dict[str, set[str]] = {}
+    for module, imports in service_graph().items():
+        rooms.setdefault(room_of(module), set()).update(room_of(t) for t in imports if room_of(t) != room_of(module))
+    rooms.pop("service", None)
+
+    def levels(room: str) -> int:
+        return 1 + max((levels(t) for t in rooms.get(room, ()) if t in rooms), default=0)
+
+    assert max(levels(r) for r in rooms) <= 6

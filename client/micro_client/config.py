@@ -12,7 +12,7 @@ URL_ENV, KEY_ENV = "MICRO_URL", "MICRO_API_KEY"
 @dataclass(frozen=True)
 class ClientConfig:
     base_url: str = DEFAULT_URL
-    api_key: str | None = None  # sent as "Authorization: Bearer <key>" (service/auth.py)
+    api_key: str | None = None  # sent as "Authorization: Bearer <key>" (service/api/auth.py)
     timeout_s: float = 60.0  # per attempt: connect, read, write and pool
     max_retries: int = 5  # extra attempts after a 429/503 or a transport error
     backoff_s: float = 0.25  # first delay without Retry-After; doubles per attempt, with jitter

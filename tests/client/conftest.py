@@ -1,4 +1,4 @@
-"""The client tests' servers: a real ``python -m service`` (service/harness.py) on the real
+"""The client tests' servers: a real ``python -m service`` (evaluation/service_process.py) on the real
 Redis (database 15, the session's key prefix): one with auth off, and one with MICRO_AUTH=on,
 a read+write key for the tests that need auth and, with MICRO_URL_KEYS=true, a read-only key of
 the same tenant for OpenRLHF's header-less client (/k/<key>/get_reward)."""
@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from model.paths import REPO_ROOT
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.helpers import TEST_REDIS_URL
 
 try:  # the working tree's client, also where scripts/integrations.sh has not installed it yet

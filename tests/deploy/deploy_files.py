@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from model.paths import REPO_ROOT as ROOT
-from service import metrics
+from service.core import metrics
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 COMPOSE = ROOT / "docker-compose.yml"

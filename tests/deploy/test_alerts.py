@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from service import metrics
+from service.core import metrics
 from tests.deploy.deploy_files import ROOT, compose, exported_series, run, tool
 
 RULES = ROOT / "docker" / "prometheus-alerts.yml"
@@ -39,7 +39,7 @@ def test_alert_rules_cover_redis_down_429_rate_and_p99_latency():
 def test_alert_rules_query_only_exported_metrics_and_real_label_values():
     used = {m for r in alert_rules().values() for m in re.findall(r"\bmicro_[a-z_]+", r["expr"])}
     assert used <= exported_series(), used - exported_series()
-    # the degraded reason the rule matches is one the service declares (service/metrics.py)
+    # the degraded reason the rule matches is one the service declares (service/core/metrics.py)
     reasons = set(re.findall(r'reason="([^"]+)"', alert_rules()["MicroRedisDown"]["expr"]))
     declared = {s.labels["reason"] for f in metrics.REGISTRY.collect() if f.name == "micro_degraded" for s in f.samples}
     assert reasons and reasons <= declared, (reasons, declared)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.harness import free_port
+from evaluation.service_process import free_port
 from tests.deploy.deploy_files import ROOT, tool
 
 METRICS_SPELLINGS = ["/metrics", "/metrics/", "/metrics?name[]=x", "//metrics", "/%6Detrics", "/./metrics",

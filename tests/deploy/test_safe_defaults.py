@@ -19,9 +19,9 @@ import pytest
 import redis
 import yaml
 
-from service.harness import free_port
-from service.logs import redact
-from service.store import UserStore
+from evaluation.service_process import free_port
+from service.core.logs import redact
+from service.state.user_store import UserStore
 from tests.deploy.deploy_files import (
     COMPOSE, COMPOSE_SECRETS, K8S_BASE, ROOT, compose_secrets, gpu_deployment, k8s_docs, k8s_kind,
     render_compose, run, tool,

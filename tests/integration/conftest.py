@@ -1,4 +1,4 @@
-"""Integration fixtures: the session's ``python -m service`` (service/harness.py) on a free
+"""Integration fixtures: the session's ``python -m service`` (evaluation/service_process.py) on a free
 loopback port against the real Redis (database 15, a unique key prefix), and private
 redis-servers for the tests that kill Redis."""
 
@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from service.harness import ServiceProcess, free_port
+from evaluation.service_process import ServiceProcess, free_port
 from tests.helpers import TEST_REDIS_URL
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from service.harness import free_port
+from evaluation.service_process import free_port
 
 HANDSHAKE = {"CLIENT", "HELLO", "AUTH", "SELECT"}  # what a new pooled connection sends first
 

@@ -17,8 +17,8 @@ import pytest
 import redis
 
 from model.paths import REPO_ROOT
-from service.harness import ServiceProcess
-from service.store import KeySchema
+from evaluation.service_process import ServiceProcess
+from service.state.user_store import KeySchema
 from tests.helpers import TEST_REDIS_URL
 from tests.integration.conftest import delete_prefix
 

@@ -20,9 +20,10 @@ import redis
 from redis.crc import key_slot
 
 from model.routing import RoutingConfig
-from service.harness import ServiceProcess, free_port
-from service.store import KeySchema, UserStore
+from evaluation.service_process import ServiceProcess, free_port
+from service.state.user_store import KeySchema, UserStore
 from tests.integration.conftest import RedisServer
+from tests.service.store_calls import apply_one, state_of
 
 pytestmark = pytest.mark.slow
 
@@ -212,9 +213,9 @@ def test_cluster_store_waits_for_a_connection_instead_of_failing(cluster: RedisC
         store = UserStore(client, prefix=f"unit-{uuid.uuid4().hex[:8]}", model_version="v-test", num_heads=4,
                           user_ttl_s=600, feedback_id_ttl_s=60, backoff_s=0.2, max_in_flight=2)
         try:
-            await asyncio.gather(*(store.apply_feedback("bob", [0.0] * 4, [1.0, 0.5, 0.2, 0.1], RoutingConfig(),
+            await asyncio.gather(*(apply_one(store, "bob", [0.0] * 4, [1.0, 0.5, 0.2, 0.1], RoutingConfig(),
                                                         feedback_id=None) for _ in range(40)))
-            state = await store.get("bob")
+            state = await state_of(store, "bob")
             return state.n_feedback
         finally:
             await store.close()

@@ -35,7 +35,7 @@ def test_dockerfile_healthcheck_passes_against_a_live_service(server: str):
 
 
 def test_dockerfile_healthcheck_fails_when_nothing_listens():
-    from service.harness import free_port
+    from evaluation.service_process import free_port
 
     env = {**os.environ, "MICRO_PORT": str(free_port())}
     result = subprocess.run([sys.executable, *healthcheck_command()[1:]], check=False, env=env, capture_output=True,

@@ -23,7 +23,7 @@ from model.backbone import Encoder
 from model.checkpoint import CheckpointConfig, load_checkpoint, save_checkpoint
 from model.heads import MixtureRewardModel
 from model.paths import REPO_ROOT
-from service.harness import ServiceProcess, ServiceStartError
+from evaluation.service_process import ServiceProcess, ServiceStartError
 from tests.helpers import TEST_REDIS_URL
 from tests.integration.conftest import delete_prefix
 from tests.model.tiny_models import build_tiny_llama, build_tiny_reward_model, sentence

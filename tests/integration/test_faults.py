@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.integration.conftest import RedisServer, service_on
 
 pytestmark = pytest.mark.slow

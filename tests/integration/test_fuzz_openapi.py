@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.config import Settings
+from service.core.config import Settings
 
 pytestmark = pytest.mark.slow
 

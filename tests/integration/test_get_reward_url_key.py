@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from model.paths import REPO_ROOT
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.integration.conftest import service_on_own_prefix
 
 KEY_A_RW, KEY_A_RO, KEY_B_RO = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a-rw", "a-ro", "b-ro"))

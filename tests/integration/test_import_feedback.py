@@ -1,4 +1,4 @@
-"""python -m service.import_feedback against the real server and Redis: each user's rows become
+"""python -m service.ops.import_feedback against the real server and Redis: each user's rows become
 their labels in file order (the same state as posting them one by one), a re-run applies nothing
 twice and resumes where it stopped, skipped rows are named, bad input exits 2 sending nothing."""
 
@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from model.paths import REPO_ROOT
-from service.harness import free_port
-from service.import_feedback import batches, main
-from service.import_rows import ImportRow
+from evaluation.service_process import free_port
+from service.ops.import_feedback import batches, main
+from service.ops.import_rows import ImportRow
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def test_skipped_rows_are_counted_and_named_with_their_reasons(client: httpx.Cli
 def test_bad_input_exits_2_naming_the_file_and_sends_nothing(server: str, tmp_path: Path, content: str, message: str):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
-    done = subprocess.run([sys.executable, "-m", "service.import_feedback", str(path), "--url", server],
+    done = subprocess.run([sys.executable, "-m", "service.ops.import_feedback", str(path), "--url", server],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and f"error: {path}: " in done.stderr and message in done.stderr
     assert "Traceback" not in done.stderr

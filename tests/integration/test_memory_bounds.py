@@ -1,4 +1,4 @@
-"""Memory stays bounded against a real server with auth on (service/harness.py): unauthenticated
+"""Memory stays bounded against a real server with auth on (evaluation/service_process.py): unauthenticated
 8 MB bodies are refused before they are read (RSS grows by less than 100 MB under 20 at once),
 and after maximal authenticated requests (every limit at its default) the resident memory comes
 back to within 300 MB of idle. RSS is read from /proc/<pid>/status (Linux only)."""
@@ -21,8 +21,8 @@ from typing import Self
 import httpx
 import pytest
 
-from service.config import Settings
-from service.harness import ServiceProcess
+from service.core.config import Settings
+from evaluation.service_process import ServiceProcess
 from tests.integration.conftest import service_on_own_prefix
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]

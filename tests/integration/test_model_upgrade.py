@@ -21,8 +21,8 @@ import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.paths import REPO_ROOT
-from service.harness import ServiceProcess, free_port, settings_env
-from service.store_records import KeySchema
+from evaluation.service_process import ServiceProcess, free_port, settings_env
+from service.state.records import KeySchema
 from tests.helpers import TEST_REDIS_URL, make_tiny_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -90,7 +90,7 @@ def test_a_user_keeps_their_accuracy_after_a_model_upgrade_and_delete_erases_the
 
         # the migration command rebuilds users ahead of traffic (here one; the other is rebuilt on first use)
         env = settings_env({"checkpoint": new_ckpt, **settings}, free_port())
-        done = subprocess.run([sys.executable, "-m", "service.migrate_users", "--users", migrated], env=env,
+        done = subprocess.run([sys.executable, "-m", "service.ops.migrate_users", "--users", migrated], env=env,
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         assert json.loads(done.stdout.splitlines()[-1]) == {"found": 1, "rebuilt": 1, "current": 0, "failed": 0}

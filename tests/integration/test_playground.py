@@ -1,4 +1,4 @@
-"""GET / serves the playground (HTML + JS + CSS from service/static/). In headless Chromium, with
+"""GET / serves the playground (HTML + JS + CSS from service/api/static/). In headless Chromium, with
 the browser console read after every flow: a new user, scoring, labels (weights move, one history
 column per label, the next suggested pair), switching users (labels given follow the user),
 forgetting a user, all with 0 console errors; the heads are named by their head cards; empty
@@ -19,7 +19,7 @@ from model.checkpoint import load_checkpoint
 from model.data import PreferencePair
 from model.fitting import PairTensors
 from model.head_cards import build_head_cards, write_head_cards
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.helpers import TEST_REDIS_URL, make_tiny_checkpoint
 from tests.integration.browser import headless_chrome, wait_for
 from tests.integration.conftest import delete_prefix

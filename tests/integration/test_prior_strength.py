@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from model.checkpoint import read_config, update_routing
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.integration.conftest import service_on_own_prefix
 
 PROMPT = "Name three ways to reduce greenhouse gas emissions."

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from service.harness import ServiceProcess
+from evaluation.service_process import ServiceProcess
 from tests.integration.conftest import RedisServer
 from tests.integration.redis_proxy import RoundTripProxy
 

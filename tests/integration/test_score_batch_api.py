@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from service.config import Settings
+from service.core.config import Settings
 
 PROMPT = "Explain photosynthesis."
 GOOD, BAD = "Plants turn light into sugar.", "lol idk"

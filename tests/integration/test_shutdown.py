@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from service.harness import ServiceProcess
-from service.store_records import KeySchema
+from evaluation.service_process import ServiceProcess
+from service.state.records import KeySchema
 from tests.integration.conftest import RedisServer
 
 pytestmark = pytest.mark.slow

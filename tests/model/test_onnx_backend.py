@@ -49,7 +49,7 @@ def test_int8_graph_is_kept_only_when_it_passes_the_gate(exported):
 def test_service_forward_on_the_graph_matches_torch(exported):
     import torch
 
-    from service.embedder import encoder_forward, tokenize_items
+    from service.inference.embedder import encoder_forward, tokenize_items
 
     directory, encoder, _ = exported
     graph = load_graph(directory, "onnx", encoder, threads=1)

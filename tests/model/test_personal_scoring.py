@@ -12,8 +12,7 @@ from model.personal_scoring import (
     mixture_weights,
     most_informative_pair,
     personal_scores,
-    sample_scores,
-    score_responses,
+    score_requests,
     with_stated_context,
 )
 from model.routing import RoutingConfig
@@ -60,31 +59,38 @@ def test_personal_scores_rank_best_first_and_skip_pair_probability_beyond_two():
     assert got.p_first_preferred is None
 
 
-def test_score_responses_uses_the_users_offset():
+def test_a_request_is_scored_with_the_users_offset():
     # offset (-ln 3, 0) -> w = (0.5, 0.5): s = (0.5, 1.0); P(0 > 1) = sigmoid(0.5 - 1.0) = 0.377541
-    got = score_responses(tiny_model(), torch.zeros(1, 2), RESPONSES, torch.tensor([-LN3, 0.0]))
+    (got,) = score_requests(tiny_model(), torch.zeros(1, 2), RESPONSES, [2], torch.tensor([[-LN3, 0.0]]))
     assert torch.allclose(got.weights, torch.tensor([0.5, 0.5]), atol=1e-6)
     assert torch.allclose(got.head_rewards, RESPONSES)
     assert torch.allclose(got.scores, torch.tensor([0.5, 1.0]), atol=1e-6)
     assert got.ranking == [1, 0]
     assert abs(got.p_first_preferred - 0.377541) < 1e-5
+    assert abs(got.weight_entropy - math.log(2.0)) < 1e-5
 
 
-def test_sample_scores_route_each_row_by_its_own_prompt():
+def test_requests_are_routed_each_by_its_own_prompt():
     # prompt (0, 0) -> w = (0.75, 0.25), H = 0.562335; prompt (-ln 3, 0) -> w = (0.5, 0.5), H = ln 2
-    # s = (0.75 * 1, 0.5 * 2) = (0.75, 1.0)
+    # one response each: s = (0.75 * 1, 0.5 * 2) = (0.75, 1.0)
     prompts = torch.tensor([[0.0, 0.0], [-LN3, 0.0]])
-    got = sample_scores(tiny_model(), RESPONSES, prompts, None)
-    assert torch.allclose(got.head_rewards, RESPONSES)
-    assert torch.allclose(got.scores, torch.tensor([0.75, 1.0]), atol=1e-6)
-    assert torch.allclose(got.weight_entropy, torch.tensor([0.562335, math.log(2.0)]), atol=1e-5)
+    first, second = score_requests(tiny_model(), prompts, RESPONSES, [1, 1], torch.zeros(2, 2))
+    assert torch.allclose(torch.cat([first.head_rewards, second.head_rewards]), RESPONSES)
+    assert torch.allclose(torch.cat([first.scores, second.scores]), torch.tensor([0.75, 1.0]), atol=1e-6)
+    assert abs(first.weight_entropy - 0.562335) < 1e-5 and abs(second.weight_entropy - math.log(2.0)) < 1e-5
+    assert first.ranking == second.ranking == [0] and first.p_first_preferred is None
 
 
-def test_sample_scores_take_one_offset_per_sample():
-    # offsets (-ln 3, 0) and (0, 0) on zero prompts: w = (0.5, 0.5) then (0.75, 0.25)
+def test_requests_take_one_offset_each_and_own_their_rows():
+    # offsets (-ln 3, 0) and (0, 0) on zero prompts: w = (0.5, 0.5) then (0.75, 0.25);
+    # request 0 owns response 0 -> s = 0.5; request 1 owns responses 1 and 0 -> s = (0.5, 0.75)
     offsets = torch.tensor([[-LN3, 0.0], [0.0, 0.0]])
-    got = sample_scores(tiny_model(), RESPONSES, torch.zeros(2, 2), offsets)
-    assert torch.allclose(got.scores, torch.tensor([0.5, 0.5]), atol=1e-6)
+    emb = torch.cat([RESPONSES, RESPONSES[:1]])  # rows: r(0), r(1), r(0)
+    first, second = score_requests(tiny_model(), torch.zeros(2, 2), emb, [1, 2], offsets)
+    assert torch.allclose(first.scores, torch.tensor([0.5]), atol=1e-6)
+    assert torch.allclose(second.scores, torch.tensor([0.5, 0.75]), atol=1e-6)
+    assert second.ranking == [1, 0]
+    assert abs(second.p_first_preferred - 0.437823) < 1e-5  # sigmoid(0.5 - 0.75)
 
 
 def test_base_weights_ignore_the_prompt():

@@ -11,18 +11,17 @@ import httpx
 
 from model.routing import RoutingConfig
 from service.app import create_app
-from service.config import Settings
-from service.engine import RewardEngine
-from service.limits import Limits
+from service.core.config import Settings
+from service.inference.engine import RewardEngine
 from tests.service.engine_doubles import HashingEmbedder, InMemoryStore, tiny_heads
 
 
 def app_on_doubles(settings: Settings, model_version: str) -> tuple[Any, InMemoryStore]:
     """The app for ``settings`` with a hashing embedder, tiny heads and an in-memory store."""
     app = create_app(settings)
-    store = InMemoryStore()
-    engine = RewardEngine(tiny_heads(), RoutingConfig(tau=1.0, eta=1.0), HashingEmbedder(), store, model_version)
-    app.state.runtime = SimpleNamespace(engine=engine, limits=Limits.from_settings(settings), settings=settings)
+    store, embedder = InMemoryStore(), HashingEmbedder()
+    engine = RewardEngine(tiny_heads(), RoutingConfig(tau=1.0, eta=1.0), embedder, embedder, store, model_version)
+    app.state.runtime = SimpleNamespace(engine=engine, settings=settings)
     return app, store
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 
-from service.store import UserStore
+from service.state.user_store import UserStore
 from tests.helpers import TEST_REDIS_URL
 
 K = 4

@@ -1,6 +1,6 @@
-"""Stand-ins for the engine's collaborators, for unit tests of service.engine.RewardEngine with
+"""Stand-ins for the engine's collaborators, for unit tests of service.inference.engine.RewardEngine with
 no backbone and no Redis: a deterministic hashing embedder (D = 8), an in-memory user store with
-service.store.UserStore's async interface, and tiny hand-set heads (K = 3).
+service.state.user_store.UserStore's async interface, and tiny hand-set heads (K = 3).
 
 The heads read one coordinate each: head k's reward is coordinate k of a response's embedding;
 the router's logit k is coordinate 3 + k of the router input plus a bias. Hand-set embeddings
@@ -9,6 +9,7 @@ the router's logit k is coordinate 3 + k of the router input plus a bias. Hand-s
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -16,8 +17,12 @@ import torch
 
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig, update_offset
-from service.errors import StoreUnavailable
-from service.store import ContextChanged, FeedbackOutcome, Snapshot, UserState
+from service.core.errors import StoreUnavailable
+from service.inference.texts import Prepared, TextRequest
+from service.inference.engine import NextQuery, RewardEngine
+from service.inference.preference_label import Label
+from service.inference.scoring import ScoreItem, Scored
+from service.state.records import ContextChanged, FeedbackOutcome, LabelTerms, Snapshot, UserState
 
 D, K = 8, 3
 ROUTER_BIAS = (0.3, 0.0, -0.3)
@@ -51,7 +56,7 @@ def hashed_vector(text: str) -> torch.Tensor:
 
 
 class HashingEmbedder:
-    """The engine's view of service.embedder.Embedder: texts -> ``fixed[text]`` if set, else a
+    """The engine's view of service.inference.embedder.Embedder: texts -> ``fixed[text]`` if set, else a
     hashed vector. Remembers the router texts it was asked to embed."""
 
     def __init__(self, fixed: dict[str, torch.Tensor] | None = None) -> None:
@@ -61,14 +66,14 @@ class HashingEmbedder:
     def vector(self, text: str) -> torch.Tensor:
         return self.fixed[text] if text in self.fixed else hashed_vector(text)
 
-    async def pair_texts(self, prompt: str | None, messages: object, responses: Sequence[str]
-                         ) -> tuple[str, list[str], list[bool]]:
-        if prompt is None:
-            raise NotImplementedError("the stand-in embedder takes a prompt, not messages")
-        return prompt, [pair_text(prompt, r) for r in responses], [False] * len(responses)
-
-    async def many_pair_texts(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[str], list[bool]]:
-        return [pair_text(p, r) for p, r in zip(prompts, responses, strict=True)], [False] * len(responses)
+    async def prepare(self, requests: Sequence[TextRequest]) -> list[Prepared]:
+        out = []
+        for r in requests:
+            if r.prompt is None:
+                raise NotImplementedError("the stand-in embedder takes a prompt, not messages")
+            head = r.prompt if r.pair_prompt is None else r.pair_prompt
+            out.append(Prepared(r.prompt, [pair_text(head, x) for x in r.responses], [False] * len(r.responses)))
+        return out
 
     async def embed(self, router_texts: Sequence[str], pair_texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         self.router_texts.extend(router_texts)
@@ -78,7 +83,7 @@ class HashingEmbedder:
 
 
 class InMemoryStore:
-    """service.store.UserStore's async interface over dicts. Feedback is applied with
+    """service.state.user_store.UserStore's async interface over dicts. Feedback is applied with
     model.routing.update_offset (the reference the Lua script is tested against), remembered by
     feedback id; each call's (prior logits, losses) is kept in ``applied_terms``. ``down = True``
     makes every call raise StoreUnavailable, as a Redis that does not answer."""
@@ -103,26 +108,24 @@ class InMemoryStore:
         return Snapshot(state, [p and replace(p, applied=False) for p in previous], False)
 
     @staticmethod
-    def feedback_id(given: str | None) -> str | None:
-        return given
+    def feedback_id(given: str | None) -> str:
+        return given or f"auto-{uuid.uuid4().hex}"
 
-    async def get_with_feedback(self, user_id: str, feedback_id: str | None
-                                ) -> tuple[UserState | None, FeedbackOutcome | None]:
+    async def apply_labels(self, user_id: str, labels: Sequence[LabelTerms], cfg: RoutingConfig, *,
+                           expected_context: str | None = None, check_context: bool = False,
+                           history: Sequence[str | None] | None = None, replay: bool = False) -> list[FeedbackOutcome]:
         self._check()
-        previous = self.outcomes.get((user_id, feedback_id)) if feedback_id else None
-        return self.states.get(user_id), previous and replace(previous, applied=False)
-
-    async def apply_feedback(self, user_id: str, prior_logits: list[float], losses: list[float], cfg: RoutingConfig,
-                             *, feedback_id: str | None, expected_context: str | None = None,
-                             check_context: bool = False, history: str | None = None) -> FeedbackOutcome:
-        self._check()
-        if feedback_id and (user_id, feedback_id) in self.outcomes:
-            return replace(self.outcomes[user_id, feedback_id], applied=False)
         state = self.states.get(user_id) or UserState([0.0] * K, 0, None, 0, None)
         if check_context and (state.context or "") != (expected_context or ""):
             raise ContextChanged(user_id)
-        self.applied_terms.append((list(prior_logits), list(losses)))
-        z, loss, u = (torch.tensor(x, dtype=torch.float64) for x in (prior_logits, losses, state.offset))
+        return [self._apply_one(user_id, label, cfg) for label in labels]
+
+    def _apply_one(self, user_id: str, label: LabelTerms, cfg: RoutingConfig) -> FeedbackOutcome:
+        if (user_id, label.feedback_id) in self.outcomes:
+            return replace(self.outcomes[user_id, label.feedback_id], applied=False)
+        state = self.states.get(user_id) or UserState([0.0] * K, 0, None, 0, None)
+        self.applied_terms.append((list(label.prior_logits), list(label.losses)))
+        z, loss, u = (torch.tensor(x, dtype=torch.float64) for x in (label.prior_logits, label.losses, state.offset))
         # the reward margin whose Bradley-Terry loss is L: -log sigmoid(m) = L  <=>  m = -log(e^L - 1)
         margin = -torch.log(torch.expm1(loss))
         new = update_offset(u, z, margin, torch.zeros_like(margin), cfg)
@@ -131,8 +134,7 @@ class InMemoryStore:
         outcome = FeedbackOutcome(weights_before=torch.softmax(z + u, -1).tolist(),
                                   weights_after=torch.softmax(z + new, -1).tolist(), n_feedback=state.n_feedback + 1,
                                   version=state.version + 1, offset=new.tolist(), applied=True)
-        if feedback_id:
-            self.outcomes[user_id, feedback_id] = outcome
+        self.outcomes[user_id, label.feedback_id] = outcome
         return outcome
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
@@ -151,3 +153,19 @@ class InMemoryStore:
 
     async def close(self) -> None:
         return None
+
+
+# ---- one request through the engine's list-taking entry points --------------------------------
+async def score_one(engine: RewardEngine, **item: object) -> Scored:
+    (result,) = await engine.score([ScoreItem(**item)])  # type: ignore[arg-type]
+    return result
+
+
+async def feedback_one(engine: RewardEngine, *, user_id: str, chosen: str, rejected: str, **label: object
+                       ) -> FeedbackOutcome:
+    (result,) = (await engine.feedback(user_id, [Label(chosen, rejected, **label)])).results  # type: ignore[arg-type]
+    return result
+
+
+async def next_query_one(engine: RewardEngine, *, user_id: str, **item: object) -> NextQuery:
+    return await engine.next_query(ScoreItem(user_id=user_id, **item))  # type: ignore[arg-type]

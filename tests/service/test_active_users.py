@@ -1,6 +1,6 @@
 """The active-users window: distinct users within the window, bounded memory."""
 
-from service.active_users import ActiveUsers
+from service.core.active_users import ActiveUsers
 
 
 class Clock:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from service.admission import Admission, estimated_tokens
+from service.api.admission import Admission, estimated_tokens
 
 
 def slow_app(gate: asyncio.Event, bodies_read: list[int]) -> Admission:

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from service.batcher import Batcher
-from service.errors import InferenceFailed, NotReady, QueueFull
+from service.inference.batcher import Batcher
+from service.core.errors import InferenceFailed, NotReady, QueueFull
 
 
 class FakeModel:
@@ -272,7 +272,7 @@ def test_tenants_share_the_model_by_tokens_not_by_requests():
 
 
 def test_padding_efficiency_is_counted_per_batch():
-    from service import metrics
+    from service.core import metrics
 
     real0, padded0 = metrics.BATCH_REAL_TOKENS._value.get(), metrics.BATCH_PADDED_TOKENS._value.get()
 

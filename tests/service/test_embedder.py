@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from model.backbone import Encoder
-from service.batcher import Batcher
-from service.embedder import Embedder, encoder_forward
+from service.inference.batcher import Batcher
+from service.inference.embedder import Embedder, encoder_forward
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""service.engine.RewardEngine on tiny hand-set heads (K = 3, D = 8), a hashing embedder and an
+"""service.inference.engine.RewardEngine on tiny hand-set heads (K = 3, D = 8), a hashing embedder and an
 in-memory store (tests/service/engine_doubles.py): no backbone, no Redis. Expected values are
 computed by hand from the heads' definition: reward k = coordinate k of a response's embedding,
 router logit k = coordinate 3 + k of the router input + bias k."""
@@ -15,10 +15,13 @@ import torch.nn.functional as F
 
 from model.features import router_text
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig
-from service.engine import RewardEngine
-from service.errors import StoreUnavailable
-from service.store import UserState
+from service.inference.engine import RewardEngine
+from service.core.errors import StoreUnavailable
+from service.state.user_store import UserState
 from tests.service.engine_doubles import (
+    feedback_one,
+    next_query_one,
+    score_one,
     ROUTER_BIAS,
     HashingEmbedder,
     InMemoryStore,
@@ -40,7 +43,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 def make_engine(fixed: dict[str, torch.Tensor] | None = None) -> tuple[RewardEngine, HashingEmbedder, InMemoryStore]:
     embedder, store = HashingEmbedder(fixed), InMemoryStore()
-    return RewardEngine(tiny_heads(), ROUTING, embedder, store, "tiny-engine-1"), embedder, store  # type: ignore[arg-type]
+    return RewardEngine(tiny_heads(), ROUTING, embedder, embedder, store, "tiny-engine-1"), embedder, store  # type: ignore[arg-type]
 
 
 # ---- the model by hand ---------------------------------------------------------------------
@@ -69,7 +72,7 @@ def close(got: list[float] | list[list[float]], want: torch.Tensor) -> bool:
 def test_score_for_a_new_user_mixes_the_head_rewards_with_the_prior_weights():
     engine, embedder, _ = make_engine()
     responses = ["Two.", "Seven is prime.", "Nine is not prime.", "Eleven."]
-    got = run(engine.score(prompt=PROMPT, responses=responses, user_id="new-user", with_head_rewards=True))
+    got = run(score_one(engine, prompt=PROMPT, responses=responses, user_id="new-user", with_head_rewards=True))
 
     rewards = hand_rewards(embedder, [pair_text(PROMPT, r) for r in responses])  # (N, K)
     weights = torch.softmax(hand_logits(embedder, PROMPT), -1)  # (K,)
@@ -83,7 +86,7 @@ def test_score_for_a_new_user_mixes_the_head_rewards_with_the_prior_weights():
 
 def test_score_of_a_pair_gives_the_bradley_terry_probability_of_the_scores():
     engine, embedder, _ = make_engine()
-    got = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED]))
+    got = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED]))
 
     r = hand_rewards(embedder, [pair_text(PROMPT, CHOSEN), pair_text(PROMPT, REJECTED)])
     weights = torch.softmax(hand_logits(embedder, PROMPT), -1)
@@ -95,7 +98,7 @@ def test_score_of_a_pair_gives_the_bradley_terry_probability_of_the_scores():
 def test_score_of_a_known_user_adds_the_stored_offset_to_the_router_logits():
     engine, embedder, store = make_engine()
     store.states["alice"] = UserState(offset=[1.5, -2.0, 0.5], n_feedback=3, context=None, version=3, updated_at=None)
-    got = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="alice"))
+    got = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="alice"))
 
     assert got.weights_source == "user"
     assert close(got.weights, torch.softmax(hand_logits(embedder, PROMPT) + torch.tensor([1.5, -2.0, 0.5]), -1))
@@ -104,9 +107,9 @@ def test_score_of_a_known_user_adds_the_stored_offset_to_the_router_logits():
 def test_score_with_the_store_down_uses_the_prior_and_says_so():
     engine, _, store = make_engine()
     store.states["alice"] = UserState(offset=[3.0, -3.0, 0.0], n_feedback=1, context=None, version=1, updated_at=None)
-    prior = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED]))
+    prior = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED]))
     store.down = True
-    got = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="alice"))
+    got = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="alice"))
 
     assert got.weights_source == "prior_degraded"
     assert got.weights == pytest.approx(prior.weights) and got.scores == pytest.approx(prior.scores)
@@ -121,7 +124,7 @@ HEAD0_LIKES_CHOSEN = {  # head 0 prefers the chosen response, head 1 the rejecte
 
 def test_feedback_sends_the_prior_logits_and_per_head_losses_to_the_store():
     engine, embedder, store = make_engine(HEAD0_LIKES_CHOSEN)
-    run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
+    run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
 
     r = hand_rewards(embedder, [pair_text(PROMPT, CHOSEN), pair_text(PROMPT, REJECTED)])
     [(prior_logits, losses)] = store.applied_terms
@@ -131,14 +134,14 @@ def test_feedback_sends_the_prior_logits_and_per_head_losses_to_the_store():
 
 def test_feedback_moves_weight_toward_the_head_that_agrees_with_the_label():
     engine, _, _ = make_engine(HEAD0_LIKES_CHOSEN)
-    shown = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="bob"))
-    outcome = run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
+    shown = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="bob"))
+    outcome = run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
 
     assert outcome.applied and outcome.n_feedback == 1
     assert outcome.weights_before == pytest.approx(shown.weights, abs=1e-6)
     assert outcome.weights_after[0] > outcome.weights_before[0]  # agreed with the label
     assert outcome.weights_after[1] < outcome.weights_before[1]  # disagreed
-    after = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="bob"))
+    after = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="bob"))
     assert after.weights_source == "user"
     assert after.weights == pytest.approx(outcome.weights_after, abs=1e-6)
     assert after.p_first_preferred > shown.p_first_preferred
@@ -146,8 +149,8 @@ def test_feedback_moves_weight_toward_the_head_that_agrees_with_the_label():
 
 def test_feedback_twice_with_same_id_applies_once():
     engine, _, store = make_engine(HEAD0_LIKES_CHOSEN)
-    first = run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED, feedback_id="f-1"))
-    again = run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED, feedback_id="f-1"))
+    first = run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED, feedback_id="f-1"))
+    again = run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED, feedback_id="f-1"))
 
     assert first.applied and not again.applied
     assert again.weights_after == first.weights_after and again.n_feedback == 1
@@ -156,7 +159,7 @@ def test_feedback_twice_with_same_id_applies_once():
 
 def test_feedback_with_new_ids_keeps_learning():
     engine, _, store = make_engine(HEAD0_LIKES_CHOSEN)
-    outcomes = [run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED,
+    outcomes = [run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED,
                                     feedback_id=f"f-{i}")) for i in range(3)]
 
     assert [o.n_feedback for o in outcomes] == [1, 2, 3] and store.states["bob"].n_feedback == 3
@@ -167,7 +170,7 @@ def test_feedback_with_the_store_down_raises_store_unavailable():
     engine, _, store = make_engine(HEAD0_LIKES_CHOSEN)
     store.down = True
     with pytest.raises(StoreUnavailable):
-        run(engine.feedback(user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
+        run(feedback_one(engine, user_id="bob", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
 
 
 # ---- stated context --------------------------------------------------------------------------
@@ -181,8 +184,8 @@ HEAD2_LIKES_CONTEXT = {
 
 def test_stated_context_is_read_by_the_router_and_shifts_weight_to_the_head_that_prefers_it():
     engine, embedder, _ = make_engine(HEAD2_LIKES_CONTEXT)
-    plain = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED]))
-    stated = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], context=CONTEXT))
+    plain = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED]))
+    stated = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], context=CONTEXT))
 
     assert router_text(PROMPT, CONTEXT) in embedder.router_texts
     logits = hand_logits(embedder, router_text(PROMPT, CONTEXT)) + hand_context_offset(embedder, CONTEXT)
@@ -196,10 +199,10 @@ def test_stated_context_is_read_by_the_router_and_shifts_weight_to_the_head_that
 def test_stored_context_applies_like_a_request_context_which_overrides_it():
     engine, _, _ = make_engine(HEAD2_LIKES_CONTEXT)
     run(engine.set_context("carol", CONTEXT))
-    stored = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
-    asked = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], context=CONTEXT))
-    overridden = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol", context=OTHER_CONTEXT))
-    other = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], context=OTHER_CONTEXT))
+    stored = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
+    asked = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], context=CONTEXT))
+    overridden = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol", context=OTHER_CONTEXT))
+    other = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], context=OTHER_CONTEXT))
 
     assert stored.weights_source == "user"
     assert stored.weights == pytest.approx(asked.weights, abs=1e-6)
@@ -210,9 +213,9 @@ def test_stored_context_applies_like_a_request_context_which_overrides_it():
 def test_feedback_under_a_stated_context_starts_from_the_weights_the_user_was_shown():
     engine, _, _ = make_engine({**HEAD2_LIKES_CONTEXT, **HEAD0_LIKES_CHOSEN})
     run(engine.set_context("carol", CONTEXT))
-    shown = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
-    outcome = run(engine.feedback(user_id="carol", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
+    shown = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
+    outcome = run(feedback_one(engine, user_id="carol", prompt=PROMPT, chosen=CHOSEN, rejected=REJECTED))
 
     assert outcome.weights_before == pytest.approx(shown.weights, abs=1e-6)
-    after = run(engine.score(prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
+    after = run(score_one(engine, prompt=PROMPT, responses=[CHOSEN, REJECTED], user_id="carol"))
     assert after.weights == pytest.approx(outcome.weights_after, abs=1e-6)

@@ -1,4 +1,4 @@
-"""service/harness.py without a model: the child's environment, and a server that cannot start
+"""evaluation/service_process.py without a model: the child's environment, and a server that cannot start
 (a bad MICRO_* setting exits before any model is loaded) reported with its exit code and log."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.harness import ServiceProcess, ServiceStartError, settings_env
+from evaluation.service_process import ServiceProcess, ServiceStartError, settings_env
 
 
 def test_settings_become_micro_variables_and_the_callers_micro_variables_are_dropped(

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from model.paths import REPO_ROOT
-from service.auth import hash_key
-from service.config import Settings
-from service.embedder import Embedder
-from service.logs import JsonFormatter, redact, tenant_var
-from service.runtime import StartupError, _store
-from service.schemas import FeedbackRequest, RewardRequest, ScoreRequest
+from service.api.auth import hash_key
+from service.core.config import Settings
+from service.inference.embedder import Embedder
+from service.core.logs import JsonFormatter, redact, tenant_var
+from service.inference.runtime import StartupError, _store
+from service.api.schemas import FeedbackRequest, RewardRequest, ScoreRequest
 from tests.service.app_doubles import app_on_doubles, call
 from tests.service.engine_doubles import InMemoryStore
 

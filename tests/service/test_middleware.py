@@ -8,8 +8,8 @@ import asyncio
 import httpx
 from fastapi import FastAPI, Request
 
-from service.errors import PayloadTooLarge, QueueFull, Unauthorized, install_error_handlers
-from service.middleware import RequestContext
+from service.core.errors import PayloadTooLarge, QueueFull, Unauthorized, install_error_handlers
+from service.api.middleware import RequestContext
 
 
 def toy_app(timeout_s: float = 5.0, max_body_bytes: int = 1024) -> FastAPI:

@@ -14,9 +14,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from service.app import create_app
-from service.auth import hash_key
-from service.config import Settings
-from service.errors import PROBLEM_TYPE
+from service.api.auth import hash_key
+from service.core.config import Settings
+from service.core.errors import PROBLEM_TYPE
 from tests.service.app_doubles import app_on_doubles, call
 from tests.service.engine_doubles import InMemoryStore
 

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 import service
 from model.paths import DEFAULT_CHECKPOINT
 from model.paths import REPO_ROOT as PROJECT_ROOT
-from service.config import Settings
-from service.errors import PayloadTooLarge
-from service.limits import Limits
-from service.schemas import ID_PATTERN, FeedbackRequest, ScoreRequest
+from service.core.config import Settings
+from service.core.errors import PayloadTooLarge
+from service.api.limits import Limits
+from service.api.schemas import ID_PATTERN, FeedbackRequest, ScoreRequest
 
 
 def test_settings_read_micro_env_vars(monkeypatch):
@@ -55,7 +55,7 @@ def test_score_request_needs_exactly_one_of_prompt_and_messages():
 
 
 def test_playground_checks_user_ids_with_the_api_pattern():
-    page = (Path(service.__file__).parent / "static" / "index.html").read_text()
+    page = (Path(service.__file__).parent / "api" / "static" / "index.html").read_text()
     attribute = re.search(r'id="user-id"[^>]*pattern="([^"]+)"', page)
     assert attribute is not None and f"^{attribute.group(1)}$" == ID_PATTERN
     assert all(re.fullmatch(ID_PATTERN, i) for i in ["user-42", "a.b_c:d@e-f", "x" * 128])
@@ -64,7 +64,7 @@ def test_playground_checks_user_ids_with_the_api_pattern():
 
 def test_micro_active_criterion_overrides_the_checkpoints_next_query_criterion(monkeypatch):
     from model.checkpoint import CheckpointConfig
-    from service.runtime import routing_config
+    from service.inference.runtime import routing_config
 
     config = CheckpointConfig(backbone={}, num_heads=2, dim=2, routing={"tau": 0.5})  # no active_criterion: older
     assert routing_config(config, Settings()).active_criterion == "entropy"

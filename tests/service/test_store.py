@@ -12,11 +12,12 @@ import redis
 import torch
 
 from model.routing import RoutingConfig, update_offset
-from service.errors import StoreUnavailable
-from service.store import ContextChanged, LabelTerms
+from service.core.errors import StoreUnavailable
+from service.state.user_store import ContextChanged, LabelTerms
 from tests.helpers import TEST_REDIS_URL
 from tests.service.conftest import K as STORE_HEADS
 from tests.service.conftest import make_store, run
+from tests.service.store_calls import apply_one, state_of, with_feedback, with_feedbacks
 
 K = STORE_HEADS
 
@@ -39,13 +40,13 @@ def test_lua_update_matches_model_routing_update(prefix: str, mode: str):
             for _ in range(12):
                 z, r_w, r_l = random_label(gen)
                 losses = -torch.nn.functional.logsigmoid(r_w - r_l)
-                out = await store.apply_feedback("alice", z.tolist(), losses.tolist(), cfg, feedback_id=None)
+                out = await apply_one(store, "alice", z.tolist(), losses.tolist(), cfg, feedback_id=None)
                 expected_before = torch.softmax(z + u, -1)
                 u = update_offset(u, z, r_w, r_l, cfg)
                 assert out.weights_before == pytest.approx(expected_before.tolist(), abs=1e-9)
                 assert out.offset == pytest.approx(u.tolist(), abs=1e-9)
                 assert out.weights_after == pytest.approx(torch.softmax(z + u, -1).tolist(), abs=1e-9)
-            state = await store.get("alice")
+            state = await state_of(store, "alice")
             return [state, u]
         finally:
             await store.close()
@@ -64,11 +65,11 @@ def test_concurrent_updates_for_one_user_lose_nothing(prefix: str):
         store = make_store(prefix)
         try:
             outs = await asyncio.gather(*(
-                store.apply_feedback("bob", z.tolist(), (-torch.nn.functional.logsigmoid(w - l)).tolist(), cfg,
+                apply_one(store, "bob", z.tolist(), (-torch.nn.functional.logsigmoid(w - l)).tolist(), cfg,
                                      feedback_id=f"f{i}")
                 for i, (z, w, l) in enumerate(labels)
             ))
-            return outs, await store.get("bob")
+            return outs, await state_of(store, "bob")
         finally:
             await store.close()
 
@@ -86,9 +87,9 @@ def test_same_feedback_id_applies_once_and_returns_the_first_result(prefix: str)
         store = make_store(prefix)
         try:
             args = ([0.0] * K, [0.1, 0.2, 0.3, 0.4], RoutingConfig())
-            first = await store.apply_feedback("carol", *args, feedback_id="x")
-            second = await store.apply_feedback("carol", *args, feedback_id="x")
-            state, previous = await store.get_with_feedback("carol", "x")
+            first = await apply_one(store, "carol", *args, feedback_id="x")
+            second = await apply_one(store, "carol", *args, feedback_id="x")
+            state, previous = await with_feedback(store, "carol", "x")
             return first, second, state, previous
         finally:
             await store.close()
@@ -114,11 +115,11 @@ def test_context_check_detects_a_concurrent_context_change(prefix: str):
         try:
             await store.set_context("erin", "likes poems")
             with pytest.raises(ContextChanged):
-                await store.apply_feedback("erin", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id=None,
+                await apply_one(store, "erin", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id=None,
                                            expected_context=None, check_context=True)
-            ok = await store.apply_feedback("erin", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id=None,
+            ok = await apply_one(store, "erin", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id=None,
                                             expected_context="likes poems", check_context=True)
-            return ok, await store.get("erin")
+            return ok, await state_of(store, "erin")
         finally:
             await store.close()
 
@@ -130,9 +131,9 @@ def test_delete_erases_state_and_feedback_ids(prefix: str):
     async def go():
         store = make_store(prefix)
         try:
-            await store.apply_feedback("frank", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id="a")
+            await apply_one(store, "frank", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id="a")
             removed = await store.delete("frank")
-            return removed, await store.get_with_feedback("frank", "a"), await store.delete("frank")
+            return removed, await with_feedback(store, "frank", "a"), await store.delete("frank")
         finally:
             await store.close()
 
@@ -146,7 +147,7 @@ def test_user_state_gets_a_ttl(prefix: str):
     async def go():
         store = make_store(prefix, user_ttl_s=123)
         try:
-            await store.apply_feedback("gina", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id="a")
+            await apply_one(store, "gina", [0.0] * K, [0.1] * K, RoutingConfig(), feedback_id="a")
         finally:
             await store.close()
         return store.keys("gina")
@@ -169,11 +170,11 @@ def test_unreachable_redis_fails_fast_then_backs_off():
         try:
             start = time.perf_counter()
             with pytest.raises(StoreUnavailable):
-                await store.get("x")
+                await state_of(store, "x")
             first = time.perf_counter() - start
             start = time.perf_counter()
             with pytest.raises(StoreUnavailable):
-                await store.get("x")
+                await state_of(store, "x")
             return first, time.perf_counter() - start, await store.ping()
         finally:
             await store.close()
@@ -198,7 +199,7 @@ def test_batch_applies_labels_in_order_as_model_routing_would(prefix: str, mode:
     async def go():
         store = make_store(prefix)
         try:
-            return await store.apply_labels("hank", terms, cfg), await store.get("hank")
+            return await store.apply_labels("hank", terms, cfg), await state_of(store, "hank")
         finally:
             await store.close()
 
@@ -221,7 +222,7 @@ def test_batch_equals_the_same_labels_applied_one_by_one(prefix: str):
         store = make_store(prefix)
         try:
             batch = await store.apply_labels("ian", terms, RoutingConfig())
-            single = [await store.apply_feedback("jane", t.prior_logits, t.losses, RoutingConfig(),
+            single = [await apply_one(store, "jane", t.prior_logits, t.losses, RoutingConfig(),
                                                  feedback_id=t.feedback_id) for t in terms]
             return batch, single
         finally:
@@ -239,7 +240,7 @@ def test_retried_batch_applies_nothing_twice_and_returns_the_first_results(prefi
         try:
             first = await store.apply_labels("kim", terms[:3], RoutingConfig())  # as if the reply was lost midway
             second = await store.apply_labels("kim", terms, RoutingConfig())
-            state, previous = await store.get_with_feedbacks("kim", [t.feedback_id for t in terms] + ["never"])
+            state, previous = await with_feedbacks(store, "kim", [t.feedback_id for t in terms] + ["never"])
             return first, second, state, previous
         finally:
             await store.close()
@@ -259,7 +260,7 @@ def test_an_id_repeated_within_a_batch_applies_once(prefix: str):
     async def go():
         store = make_store(prefix)
         try:
-            return await store.apply_labels("liam", repeated, RoutingConfig()), await store.get("liam")
+            return await store.apply_labels("liam", repeated, RoutingConfig()), await state_of(store, "liam")
         finally:
             await store.close()
 
@@ -277,7 +278,7 @@ def test_batch_context_check_writes_nothing_when_the_context_changed(prefix: str
             await store.set_context("mia", "likes poems")
             with pytest.raises(ContextChanged):
                 await store.apply_labels("mia", terms, RoutingConfig(), expected_context=None, check_context=True)
-            state, previous = await store.get_with_feedbacks("mia", [t.feedback_id for t in terms])
+            state, previous = await with_feedbacks(store, "mia", [t.feedback_id for t in terms])
             return state, previous
         finally:
             await store.close()

@@ -12,11 +12,12 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
-from service.config import Settings
-from service.errors import StoreUnavailable
-from service.store import UserStore
+from service.core.config import Settings
+from service.core.errors import StoreUnavailable
+from service.state.user_store import UserStore
+from tests.service.store_calls import state_of
 
-USER_IDS = ["alice", "u-42", "a.b_c:d@e-f", "x" * 128, "0"]  # ids the API accepts (service.schemas.ID_PATTERN)
+USER_IDS = ["alice", "u-42", "a.b_c:d@e-f", "x" * 128, "0"]  # ids the API accepts (service.api.schemas.ID_PATTERN)
 
 
 def make_store(model_version: str = "20250101-k4", prefix: str = "micro") -> UserStore:
@@ -67,7 +68,7 @@ def test_unreachable_cluster_is_unavailable_not_a_crash():
         try:
             alive = await store.ping()
             with pytest.raises(StoreUnavailable) as caught:
-                await store.get("alice")
+                await state_of(store, "alice")
             return alive, type(caught.value.__cause__)
         finally:
             await store.close()

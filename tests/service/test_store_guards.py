@@ -14,11 +14,12 @@ import pytest
 import redis
 
 from model.routing import RoutingConfig
-from service import metrics
-from service.errors import InferenceFailed
-from service.store import LabelTerms, UserStore
+from service.core import metrics
+from service.core.errors import InferenceFailed
+from service.state.user_store import LabelTerms, UserStore
 from tests.helpers import TEST_REDIS_URL
 from tests.service.conftest import K, make_store, run
+from tests.service.store_calls import apply_one, state_of, with_feedbacks
 
 CFG = RoutingConfig()
 T = TypeVar("T")
@@ -52,9 +53,9 @@ def test_a_corrupt_stored_offset_reads_as_the_prior_is_counted_and_feedback_repa
     before = repaired_count()
 
     async def go():
-        state = await store.get("cora")
-        out = await store.apply_feedback("cora", [0.0] * K, [0.1, 0.2, 0.3, 0.4], CFG, feedback_id="f")
-        return state, out, await store.get("cora")
+        state = await state_of(store, "cora")
+        out = await apply_one(store, "cora", [0.0] * K, [0.1, 0.2, 0.3, 0.4], CFG, feedback_id="f")
+        return state, out, await state_of(store, "cora")
 
     state, out, after = run_closing(store, go())
     assert state.offset == [0.0] * K and repaired_count() == before + 1
@@ -67,8 +68,8 @@ def test_corrupt_counters_read_as_zero_and_never_fail(prefix: str):
     client().hset(store.keys("cy").state, mapping={"offset": "[0,0,0,0]", "n": "many", "version": "nan"})
 
     async def go():
-        state = await store.get("cy")
-        out = await store.apply_feedback("cy", [0.0] * K, [0.1] * K, CFG, feedback_id="f")
+        state = await state_of(store, "cy")
+        out = await apply_one(store, "cy", [0.0] * K, [0.1] * K, CFG, feedback_id="f")
         return state, out
 
     state, out = run_closing(store, go())
@@ -80,8 +81,8 @@ def test_non_finite_terms_are_refused_and_nothing_is_stored(prefix: str):
 
     async def go():
         with pytest.raises(InferenceFailed):
-            await store.apply_feedback("nan", [0.0] * K, [math.nan, 0.1, 0.1, 0.1], CFG, feedback_id="f")
-        return await store.get("nan")
+            await apply_one(store, "nan", [0.0] * K, [math.nan, 0.1, 0.1, 0.1], CFG, feedback_id="f")
+        return await state_of(store, "nan")
 
     assert run_closing(store, go()) is None
 
@@ -91,10 +92,10 @@ def test_an_update_overflowing_to_infinity_leaves_the_offset_finite(prefix: str)
     tiny_tau = RoutingConfig(tau=1e-300, mode="hedge", max_abs_offset=30.0)  # L / tau overflows to inf
 
     async def go():
-        await store.apply_feedback("inf", [0.0] * K, [0.1] * K, CFG, feedback_id="a")
-        before = await store.get("inf")
-        out = await store.apply_feedback("inf", [0.0] * K, [1e10, 0.1, 5.0, 1.0], tiny_tau, feedback_id="b")
-        return before, out, await store.get("inf")
+        await apply_one(store, "inf", [0.0] * K, [0.1] * K, CFG, feedback_id="a")
+        before = await state_of(store, "inf")
+        out = await apply_one(store, "inf", [0.0] * K, [1e10, 0.1, 5.0, 1.0], tiny_tau, feedback_id="b")
+        return before, out, await state_of(store, "inf")
 
     before, out, after = run_closing(store, go())
     assert all(math.isfinite(x) for x in out.offset + out.weights_after)
@@ -108,7 +109,7 @@ def test_only_the_last_n_feedback_ids_are_remembered(prefix: str):
     async def go():
         for t in terms:  # one call each: the bound holds across calls
             await store.apply_labels("bo", [t], CFG)
-        return await store.get_with_feedbacks("bo", [t.feedback_id for t in terms])
+        return await with_feedbacks(store, "bo", [t.feedback_id for t in terms])
 
     state, previous = run_closing(store, go())
     keys = store.keys("bo")
@@ -124,7 +125,7 @@ def test_a_command_resent_after_its_reply_was_lost_reports_applied(prefix: str):
         first = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")
         resent = await store.apply_labels("rex", [label], CFG, attempt="attempt-1")  # as redis-py's retry does
         other = await store.apply_labels("rex", [label], CFG, attempt="attempt-2")  # a new request, same id
-        return first[0], resent[0], other[0], await store.get("rex")
+        return first[0], resent[0], other[0], await state_of(store, "rex")
 
     first, resent, other, state = run_closing(store, go())
     assert first.applied and resent.applied and not other.applied

@@ -1,4 +1,4 @@
-"""service.user_history against the real Redis (db 15, unique prefix) with the tiny hand-set heads
+"""service.inference.user_history against the real Redis (db 15, unique prefix) with the tiny hand-set heads
 and the hashing embedder (tests/service/engine_doubles.py): a label survives its JSON round trip;
 a user taught under one model version is rebuilt under another exactly as if the labels had been
 posted there; concurrent first uses share one rebuild."""
@@ -10,10 +10,10 @@ import asyncio
 import pytest
 
 from model.routing import RoutingConfig
-from service import metrics
-from service.feedback_batch import BatchFeedback
-from service.labels import Label
-from service.user_history import UserHistory
+from service.core import metrics
+from service.inference.engine import RewardEngine
+from service.inference.preference_label import Label
+from service.inference.user_history import UserHistory
 from tests.service.conftest import make_store, run
 from tests.service.engine_doubles import HashingEmbedder, K, tiny_heads
 
@@ -25,8 +25,13 @@ def rebuilt_count() -> float:
     return metrics.REGISTRY.get_sample_value("micro_users_rebuilt_total", {"result": "rebuilt"}) or 0.0
 
 
+def engine_on(store) -> RewardEngine:
+    embedder = HashingEmbedder()
+    return RewardEngine(tiny_heads(), ROUTING, embedder, embedder, store, "tiny")  # type: ignore[arg-type]
+
+
 def history_of(store) -> UserHistory:
-    return UserHistory(BatchFeedback(tiny_heads(), ROUTING, HashingEmbedder(), store))  # type: ignore[arg-type]
+    return engine_on(store).history
 
 
 def test_a_label_survives_its_history_round_trip():
@@ -44,13 +49,13 @@ def test_a_user_is_rebuilt_under_a_new_version_as_if_taught_there_and_once_when_
     async def go():
         try:
             await old.set_context("ada", "short answers")
-            await BatchFeedback(tiny_heads(), ROUTING, HashingEmbedder(), old).apply("ada", LABELS)  # type: ignore
+            await engine_on(old).feedback("ada", LABELS)
             await direct.set_context("ada", "short answers")
-            await BatchFeedback(tiny_heads(), ROUTING, HashingEmbedder(), direct).apply("ada", LABELS)  # type: ignore
+            await engine_on(direct).feedback("ada", LABELS)
             history = history_of(new)
             before = rebuilt_count()
             snapshots = await asyncio.gather(*(history.snapshot("ada") for _ in range(5)))
-            return snapshots, rebuilt_count() - before, await direct.get("ada")
+            return snapshots, rebuilt_count() - before, (await direct.read("ada")).state
         finally:
             for store in (old, new, direct):
                 await store.close()

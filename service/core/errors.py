@@ -1,0 +1,135 @@
+"""Domain errors and their one mapping to HTTP: RFC 9457 problem+json bodies.
+
+Service code raises :class:`ServiceError` subclasses; :func:`problem_response` is the one
+place a problem body is built, for those, for FastAPI's validation errors, for HTTP errors
+(unknown routes) and for anything unexpected. :func:`install_error_handlers` routes the app's
+exceptions to it; the middleware calls it for what escapes the app. The request id is added to
+every body here and to every header by the middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.core.logs import request_id_var
+
+log = logging.getLogger("service.core.errors")
+PROBLEM_TYPE = "application/problem+json"
+INTERNAL_DETAIL = "internal error; see the server log"  # what a client learns of an unexpected error
+
+
+class ServiceError(Exception):
+    """A failure the client is told about: its HTTP status, a fixed title and a detail."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    headers: ClassVar[dict[str, str]] = {}
+    retry_after_s: int | None = None
+
+    def __init_subclass__(cls, *, status: int, title: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status, cls.title = status, title
+
+    def __init__(self, detail: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+
+
+class Unauthorized(ServiceError, status=401, title="Missing or unknown API key"):
+    """No bearer key, or one the service does not know."""
+
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="micro"'}
+
+
+class Forbidden(ServiceError, status=403, title="API key lacks the scope"):
+    """A known key without the scope (read / write) the route needs."""
+
+
+class PayloadTooLarge(ServiceError, status=413, title="Request over the size limits"):
+    """A body, a count or a text over the limits of the settings."""
+
+
+class UserNotFound(ServiceError, status=404, title="Unknown user"):
+    """No state is stored for the user."""
+
+
+class ContextConflict(ServiceError, status=409, title="The user's context kept changing during the feedback"):
+    """A feedback raced context changes more often than the engine retries."""
+
+
+class QueueFull(ServiceError, status=429, title="Server busy: inference queue full"):
+    """More texts wait for the model than the queue holds."""
+
+
+class InferenceFailed(ServiceError, status=500, title="Inference failed"):
+    """The backbone's forward raised or returned the wrong number of rows."""
+
+
+class StoreUnavailable(ServiceError, status=503, title="User state store (Redis) unavailable"):
+    """Redis does not answer (or refused the operation)."""
+
+
+class NotReady(ServiceError, status=503, title="Model not loaded yet"):
+    """The model is loading, or the server is shutting down."""
+
+
+class ShuttingDown(ServiceError, status=503, title="Server shutting down"):
+    """The shutdown grace period (MICRO_SHUTDOWN_GRACE_S) ran out before this request was answered."""
+
+
+class RequestTimedOut(ServiceError, status=504, title="Request took too long"):
+    """No answer within the request deadline."""
+
+
+def problem_response(exc: Exception) -> JSONResponse:
+    """Any exception -> its problem+json response (an unexpected one -> 500 without internals)."""
+    errors: list[dict[str, Any]] | None = None
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceError):
+        status, title, detail = exc.status, exc.title, exc.detail
+        headers.update(exc.headers)
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+    elif isinstance(exc, RequestValidationError):
+        errors = validation_errors(exc)
+        status, title = 422, "Invalid request"
+        detail = f"invalid fields: {', '.join(e['field'] for e in errors[:5])}"
+    elif isinstance(exc, StarletteHTTPException):
+        status, detail = exc.status_code, str(exc.detail)
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    else:
+        status, title, detail = ServiceError.status, ServiceError.title, INTERNAL_DETAIL
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    body["request_id"] = request_id_var.get()
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors -> [{field: "body.responses.0", message, type}] (no input values echoed)."""
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        out.append({"field": ".".join(loc), "message": err.get("msg", ""), "type": err.get("type", "")})
+    return out
+
+
+async def _handle(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ServiceError) and exc.status >= 500:
+        log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
+    return problem_response(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in (ServiceError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(kind, _handle)
