@@ -13,8 +13,7 @@ import torch
 
 from bench.workload import Call
 from model.backbone import Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import read_config
+from model.checkpoint import read_config, record_settings
 from model.features import router_text
 from model.onnx_gate import features
 from service.core.cpu_quota import available_cores

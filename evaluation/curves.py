@@ -17,13 +17,12 @@ import torch
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, active_curve, by_type, labels_to_reach, learning_curve
 from model.backbone import Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import load_checkpoint, read_config, update_routing
+from model.checkpoint import load_checkpoint, read_config, record_settings, update_routing
 from model.features import embed_texts, router_text
 from model.fitting import FitConfig, fit_mixture
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
-from model.scoring import best_head, best_head_accuracy, best_head_by_type, head_correct, mean_by_type
+from model.accuracy import best_head, best_head_accuracy, best_head_by_type, head_correct, mean_by_type
 from model.training_set import TrainingSet, load_training_set
 
 # One sentence per DSP user type, written once, never tuned on the test split.

@@ -30,7 +30,7 @@ from model.data import load_pairs
 from model.features import embed_pair_layers, select_layers
 from model.fitting import FitConfig, fit_mixture
 from model.paths import EMBEDDING_CACHE_DIR, REPO_ROOT
-from model.scoring import best_head_by_type, head_correct
+from model.accuracy import best_head_by_type, head_correct
 from model.training_set import TrainingSet, group_ids
 
 # name -> (hidden-state indices, combine); 0 is the embeddings output, 6 the last of MiniLM's layers

@@ -19,8 +19,7 @@ import torch
 
 from evaluation.report_sections import write_section
 from model.backbone import Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, record_settings
 from model.heads import MixtureRewardModel
 from model.fitting import group_log_weights
 from model.losses import group_responsibilities

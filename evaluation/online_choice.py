@@ -27,13 +27,12 @@ from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import load_checkpoint, read_config, update_routing
+from model.checkpoint import load_checkpoint, read_config, record_settings, update_routing
 from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import ACTIVE_CRITERIA, RoutingConfig
-from model.scoring import best_head_by_type
+from model.accuracy import best_head_by_type
 from model.training_set import TrainingSet, load_training_set
 
 GRID = [OnlinePolicy(RoutingConfig(tau=t, eta=e), prior) for prior in PRIORS for t in (0.25, 0.5, 1.0, 2.0)

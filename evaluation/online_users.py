@@ -14,7 +14,7 @@ import torch
 from evaluation.simulated_users import ScoredPairs
 from model.active import best_query
 from model.routing import RoutingConfig, update_offset
-from model.scoring import pair_correct
+from model.accuracy import pair_correct
 
 SELECT_AT = [1, 2, 5, 10, 20]  # label counts an online policy is chosen on (validation users)
 REPORT_AT = [0, 1, 2, 5, 10, 20, 50]  # label counts the test figures are reported at

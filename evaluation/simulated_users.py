@@ -14,7 +14,7 @@ from model.active import best_query
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig, update_offset
-from model.scoring import pair_correct
+from model.accuracy import pair_correct
 from model.training_set import TrainingSet
 
 

@@ -23,7 +23,7 @@ from model.backbone import Encoder
 from model.backbone_args import parse_layers
 from model.fitting import FitConfig, FitResult
 from model.heads import MixtureRewardModel
-from model.scoring import best_head_by_type, head_correct, mean_by_type, mixture_correct
+from model.accuracy import best_head_by_type, head_correct, mean_by_type, mixture_correct
 from model.train import fit_config_of, fit_with_progress, parse_args
 from model.training_set import TrainingSet, load_training_set
 

@@ -25,8 +25,7 @@ import torch
 
 from evaluation.stage1 import dataset_intervals, evaluate, render, type_means
 from model.backbone import Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, record_settings
 from model.fitting import FitConfig
 from model.train import fit_with_progress
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT

@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-from model.backbone_kind import BackboneError, BackboneKind, backbone_kind, load_model
+from model.backbone_loading import BackboneError, BackboneKind, backbone_kind, load_model
 from model.pooling import LayerCombine, Pooling, combine_layers, pool, pool_layers, to_device
 from model.text_format import PAIR_SEPARATOR, Message, PairFormat, render_messages, template_id
 

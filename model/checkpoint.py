@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from model.backbone import BackboneInfo
 from model.heads import MixtureRewardModel
+from model.pooling import LayerCombine
 from model.routing import RoutingConfig
 
 FORMAT_VERSION = 1
@@ -210,3 +211,22 @@ def load_checkpoint(
     model.load_state_dict(tensors)
     model.eval().requires_grad_(False)
     return model, config
+
+
+# ---- the backbone record read back: every Encoder setting it fixes ------------------------------
+def layer_selection(record: dict) -> tuple[tuple[int, ...] | None, LayerCombine]:
+    """(layers, combine) from a checkpoint's ``backbone`` record (absent: the last layer)."""
+    layers = record.get("layers")
+    return (tuple(int(i) for i in layers) if layers is not None else None), record.get("layer_combine", "concat")
+
+
+def record_settings(record: dict) -> dict:
+    """The Encoder keyword arguments a checkpoint's ``backbone`` record fixes: how texts are read
+    (pooling, windows, chat template, score head) and which hidden states the heads read. Older
+    records without a router window read router texts with the full window."""
+    layers, combine = layer_selection(record)
+    max_length = int(record.get("max_length", 256))
+    return {"pooling": record.get("pooling", "mean"), "max_length": max_length,
+            "router_max_length": int(record.get("router_max_length", max_length)),
+            "chat_template": bool(record.get("chat_template")), "keep_score_head": bool(record.get("score_head", False)),
+            "layers": layers, "layer_combine": combine}

@@ -20,8 +20,7 @@ import torch
 
 from model.backbone import Encoder
 
-from model.backbone_record import record_settings
-from model.checkpoint import load_checkpoint, read_config
+from model.checkpoint import load_checkpoint, read_config, record_settings
 from model.onnx_backend import GRAPH_FILES, export_graph, load_graph, quantize_graph
 from model.onnx_gate import GateResult, pair_features, run_gate, validation_pairs
 from model.paths import DEFAULT_CHECKPOINT

@@ -40,12 +40,6 @@ class PairTensors:
     def num_groups(self) -> int:
         return int(self.group.max()) + 1 if len(self) else 0
 
-    def group_prompts(self) -> torch.Tensor:
-        """(G, D) router input of each group's first pair (all of it when the group is one choice)."""
-        first = torch.full((self.num_groups,), -1, dtype=torch.long)
-        first.scatter_(0, self.group.flip(0), torch.arange(len(self) - 1, -1, -1))
-        return self.prompt[first]
-
     def group_sizes(self) -> torch.Tensor:
         """(G,) pairs per group."""
         return torch.bincount(self.group, minlength=self.num_groups)

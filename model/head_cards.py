@@ -35,7 +35,7 @@ import torch
 from model.data import UNQUOTABLE_DATASETS, PreferencePair
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
-from model.scoring import rows_of
+from model.accuracy import rows_of
 
 SNIPPET_CHARS = 160  # a response snippet: its first characters, whitespace collapsed
 SUMMARY_SNIPPET_CHARS = 60  # the snippets quoted in a card's one-line text
@@ -206,7 +206,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Cards for an existing checkpoint, written into its config.json (exit 2 on unusable data)."""
     from model.backbone import Encoder
-    from model.backbone_record import record_settings
+    from model.checkpoint import record_settings
     from model.checkpoint import CheckpointError, load_checkpoint, read_config
     from model.pair_files import DataError
     from model.train_data import data_sources, prepare_data

@@ -13,7 +13,7 @@ import torch
 from model.data import PreferencePair
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
-from model.scoring import best_head, head_correct, mixture_correct
+from model.accuracy import best_head, head_correct, mixture_correct
 
 MAX_PRINTED_USERS = 25  # the printed table stops here; config.json keeps every user
 

@@ -12,7 +12,7 @@ the same preferred response, i.e. one best-of-N choice) form a group g, and
     L = -(1/B) sum_g log sum_k w_k(x_g) prod_{i in g} sigmoid(r_k(x_g, a_w) - r_k(x_g, a_l_i))
         + alpha * mean_g sum_k w_k(x_g) log w_k(x_g)
 
-With one pair per group this is exactly the per-pair loss above.
+With one pair per group (``group = arange(B)``) this is exactly the per-pair loss above.
 """
 
 from __future__ import annotations
@@ -45,18 +45,6 @@ def entropy(log_w: torch.Tensor) -> torch.Tensor:
 def mixture_log_likelihood(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
     """(B, K) x3 -> (B,) log sum_k w_k sigmoid(diff_k), in log space."""
     return torch.logsumexp(log_w + head_log_likelihoods(r_chosen, r_rejected), dim=-1)
-
-
-def mixture_bt_loss(
-    r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor, alpha: float = 0.5
-) -> LossParts:
-    """(B, K) x3 -> per-pair loss (see module doc)."""
-    return regularised(-mixture_log_likelihood(r_chosen, r_rejected, log_w).mean(), log_w, alpha)
-
-
-def responsibilities(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
-    """EM posterior over heads for each pair: (B, K), rows sum to 1."""
-    return torch.softmax(log_w + head_log_likelihoods(r_chosen, r_rejected), dim=-1)
 
 
 def group_responsibilities(

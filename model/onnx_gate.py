@@ -19,7 +19,7 @@ from model.data import PreferencePair, is_validation, load_pairs
 from model.features import router_text
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
-from model.scoring import best_head_accuracy, mixture_correct
+from model.accuracy import best_head_accuracy, mixture_correct
 
 Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # tokenized (B, T) batch -> (B, d)
 MIN_COSINE = 0.99  # every text's vector, against fp32 torch

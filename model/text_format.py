@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from model.backbone_kind import BackboneError
+from model.backbone_loading import BackboneError
 
 Message = dict[str, str]
 

@@ -34,7 +34,7 @@ from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 from model.provenance import git_commit, package_versions
 from model.refit import NoStepError, check_trained, refit_on_all
 from model.routing import RoutingConfig
-from model.scoring import best_head_by_type, mixture_correct
+from model.accuracy import best_head_by_type, mixture_correct
 from model.train_data import PreparedData, add_data_arguments, data_sources, prepare_data
 from model.training_set import GROUP_BY, TrainingSet, embed_training_set
 
@@ -74,7 +74,7 @@ def validation_metrics(result: FitResult, val: TrainingSet) -> dict:
 
 def describe_heads(result: FitResult, val: TrainingSet) -> list[str]:
     """One line per head: the validation user type it agrees with most (evaluation only)."""
-    from model.scoring import head_correct, mean_by_type
+    from model.accuracy import head_correct, mean_by_type
 
     per_type = mean_by_type(head_correct(result.model, val.tensors), val.user_types)
     lines = []

@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 
 from model.backbone import BackboneError, Encoder
-from model.backbone_record import record_settings
-from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config
+from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, read_config, record_settings
 from model.heads import MixtureRewardModel
 from model.routing import RoutingConfig
 from service.core.config import Settings

@@ -158,7 +158,7 @@ def test_service_collate_pads_like_tokenize_on_a_decoder(llama):
 def test_backbone_kind_reads_the_config():
     from transformers import BertConfig, LlamaConfig, T5Config
 
-    from model.backbone_kind import backbone_kind
+    from model.backbone_loading import backbone_kind
 
     assert backbone_kind(LlamaConfig()) == "decoder"
     assert backbone_kind(BertConfig()) == "encoder"

@@ -118,7 +118,7 @@ def test_missing_checkpoint_is_refused(tmp_path):
 
 def test_shipped_default_checkpoint_loads_on_the_default_backbone_identity():
     from model.backbone import default_backbone_path, fingerprint_of
-    from model.backbone_record import layer_selection
+    from model.checkpoint import layer_selection
     from model.paths import DEFAULT_CHECKPOINT
 
     root = DEFAULT_CHECKPOINT

@@ -3,7 +3,7 @@
 import torch
 
 from model.fitting import FitConfig, PairTensors, fit_mixture, spherical_kmeans
-from model.scoring import best_head_by_type, mixture_correct
+from model.accuracy import best_head_by_type, mixture_correct
 
 
 def planted(n_groups: int, seed: int) -> tuple[PairTensors, list[str]]:
@@ -45,10 +45,9 @@ def test_fit_is_deterministic_for_a_seed():
     assert torch.equal(a.model.heads.weight, b.model.heads.weight)
 
 
-def test_group_prompts_take_each_groups_router_input():
+def test_group_ids_are_renumbered_and_counted():
     t = PairTensors(torch.zeros(3, 2), torch.zeros(3, 2), torch.tensor([[1.0, 0], [1.0, 0], [2.0, 0]]), torch.tensor([5, 5, 9]))
-    assert t.num_groups == 2
-    assert torch.equal(t.group_prompts(), torch.tensor([[1.0, 0], [2.0, 0]]))
+    assert t.num_groups == 2 and t.group_sizes().tolist() == [2, 1]
 
 
 def test_spherical_kmeans_separates_opposite_directions():

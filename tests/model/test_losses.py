@@ -9,9 +9,17 @@ from model.losses import (
     group_responsibilities,
     grouped_mixture_bt_loss,
     head_log_likelihoods,
-    mixture_bt_loss,
-    responsibilities,
 )
+
+
+def singletons(r: torch.Tensor) -> torch.Tensor:
+    """One group per pair: the grouped loss is then the paper's per-pair loss."""
+    return torch.arange(r.shape[0])
+
+
+def per_pair_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor, log_w: torch.Tensor, alpha: float):
+    return grouped_mixture_bt_loss(r_chosen, r_rejected, singletons(r_chosen), log_w, alpha=alpha)
+
 
 # One pair, two heads: head 0 prefers the chosen response by 1, head 1 is indifferent.
 R_CHOSEN = torch.tensor([[1.0, 0.0]])
@@ -34,32 +42,32 @@ def test_entropy_matches_hand_values():
 
 def test_mixture_nll_matches_hand_value():
     # mixture likelihood = 0.75 * 0.731059 + 0.25 * 0.5 = 0.673294 ; nll = -ln(0.673294) = 0.395573
-    parts = mixture_bt_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.0)
+    parts = per_pair_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.0)
     assert abs(float(parts.nll) - 0.395573) < 1e-5
     assert abs(float(parts.total) - 0.395573) < 1e-5
 
 
 def test_entropy_regulariser_matches_hand_value():
     # sum w log w = 0.75 ln 0.75 + 0.25 ln 0.25 = -0.215762 - 0.346574 = -0.562335
-    parts = mixture_bt_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.5)
+    parts = per_pair_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.5)
     assert abs(float(parts.neg_entropy) + 0.562335) < 1e-5
     assert abs(float(parts.total) - (0.395573 - 0.5 * 0.562335)) < 1e-5
 
 
 def test_loss_is_mean_over_pairs():
-    two = mixture_bt_loss(R_CHOSEN.repeat(2, 1), R_REJECTED.repeat(2, 1), LOG_W.repeat(2, 1), alpha=0.5)
-    one = mixture_bt_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.5)
+    two = per_pair_loss(R_CHOSEN.repeat(2, 1), R_REJECTED.repeat(2, 1), LOG_W.repeat(2, 1), alpha=0.5)
+    one = per_pair_loss(R_CHOSEN, R_REJECTED, LOG_W, alpha=0.5)
     assert torch.allclose(two.total, one.total)
 
 
 def test_responsibilities_are_posterior_over_heads():
     # 0.75*0.731059 : 0.25*0.5 = 0.548294 : 0.125 -> 0.814348, 0.185652
-    got = responsibilities(R_CHOSEN, R_REJECTED, LOG_W)
+    got = group_responsibilities(R_CHOSEN, R_REJECTED, singletons(R_CHOSEN), LOG_W)
     assert torch.allclose(got, torch.tensor([[0.814348, 0.185652]]), atol=1e-5)
 
 
 def test_loss_is_finite_for_extreme_margins():
-    parts = mixture_bt_loss(torch.tensor([[-500.0, 500.0]]), torch.zeros(1, 2), LOG_W, alpha=0.5)
+    parts = per_pair_loss(torch.tensor([[-500.0, 500.0]]), torch.zeros(1, 2), LOG_W, alpha=0.5)
     assert torch.isfinite(parts.total)
 
 
@@ -67,7 +75,7 @@ def test_grouped_loss_with_singleton_groups_equals_per_pair_loss():
     r_c, r_r = torch.randn(5, 3), torch.randn(5, 3)
     log_w = torch.log_softmax(torch.randn(5, 3), dim=-1)
     grouped = grouped_mixture_bt_loss(r_c, r_r, torch.arange(5), log_w, alpha=0.5)
-    plain = mixture_bt_loss(r_c, r_r, log_w, alpha=0.5)
+    plain = per_pair_loss(r_c, r_r, log_w, alpha=0.5)
     assert torch.allclose(grouped.total, plain.total, atol=1e-6)
 
 

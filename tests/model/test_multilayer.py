@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from model.backbone import BackboneError, BackboneInfo, Encoder
-from model.backbone_record import layer_selection, record_settings
-from model.checkpoint import CheckpointConfig, CheckpointError, check_backbone
+from model.checkpoint import CheckpointConfig, CheckpointError, check_backbone, layer_selection, record_settings
 from model.embedding_cache import EmbeddingCache, backbone_key
 from model.pooling import combine_layers
 

@@ -4,7 +4,7 @@ import torch
 
 from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
-from model.scoring import (
+from model.accuracy import (
     best_head,
     best_head_accuracy,
     best_head_by_group,
