@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
-from evaluation.online_users import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
+from evaluation.online_policy import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
                                      prior_strength, simulate_outcomes, with_prior)
 from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from evaluation.bootstrap import prompt_bootstrap
-from evaluation.online_users import REPORT_AT, SELECT_AT
+from evaluation.online_policy import REPORT_AT, SELECT_AT
 
 TOP_GRID_ROWS = 8
 

@@ -4,7 +4,7 @@ prior, equal candidate pools across active criteria, and the policy choice on va
 import pytest
 import torch
 
-from evaluation.online_users import OnlinePolicy, choose_policy, simulate_outcomes, with_prior
+from evaluation.online_policy import OnlinePolicy, choose_policy, simulate_outcomes, with_prior
 from evaluation.simulated_users import ScoredPairs, accuracy_with_offset
 from model.routing import RoutingConfig
 
@@ -52,7 +52,7 @@ def test_policy_choice_prefers_the_prior_that_does_not_mislead():
 
 
 def test_prior_names_and_strengths_are_one_setting():
-    from evaluation.online_users import prior_name, prior_strength
+    from evaluation.online_policy import prior_name, prior_strength
 
     for name, strength in (("router", 1.0), ("uniform", 0.0), ("router x0.5", 0.5)):
         assert prior_strength(name) == strength and prior_name(strength) == name

@@ -1,7 +1,8 @@
-"""Simulated users with per-pair outcomes: a fresh user posts n labels (random order, or the pair
-an active criterion picks from a random candidate pool), and each evaluation pair's outcome
-under their weights is kept, so figures can carry a bootstrap interval over prompts. Calls the
-same :func:`model.routing.update_offset` the service runs. Pure torch, no I/O.
+"""The online policies a new user can be served with (update rule, prior, active criterion) and
+their choice on validation users. Each simulated user (evaluation/simulated_users.py) posts n labels
+(random order, or the pair an active criterion picks from a random candidate pool), and each
+evaluation pair's outcome under their weights is kept, so figures can carry a bootstrap interval
+over prompts. Calls the same :func:`model.routing.update_offset` the service runs. Pure torch, no I/O.
 """
 
 from __future__ import annotations
