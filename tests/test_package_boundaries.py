@@ -89,11 +89,21 @@ def rank_of(module: str) -> int:
     return len(LAYER_RANK) if room in ROOT_MODULES else LAYER_RANK.get(room.split(".")[-1], -1)
 
 
-def service_imports(path) -> set[str]:
-    """The service modules a file imports (``from service.x import y`` -> service.x.y when y is a module)."""
+def annotation_only(tree: ast.AST) -> set[int]:
+    """The nodes under ``if TYPE_CHECKING:``: imports for annotations, never run."""
+    return {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for stmt in node.body for inner in ast.walk(stmt)}
+
+
+def service_imports(path, run_time_only: bool = False) -> set[str]:
+    """The service modules a file imports (``from service.x import y`` -> service.x.y when y is a module);
+    ``run_time_only`` leaves out the imports under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = annotation_only(tree) if run_time_only else set()
     found = set()
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("service."))
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("service"):
@@ -105,8 +115,23 @@ def service_imports(path) -> set[str]:
     return found
 
 
-def service_graph() -> dict[str, set[str]]:
-    return {service_module(p): service_imports(p) for p in sorted(SERVICE.rglob("*.py"))}
+def service_graph(run_time_only: bool = False) -> dict[str, set[str]]:
+    return {service_module(p): service_imports(p, run_time_only) for p in sorted(SERVICE.rglob("*.py"))}
+
+
+def longest_chain(graph: dict[str, set[str]]) -> list[str]:
+    """The longest import chain (modules, first to last); a package's ``__init__`` is not a step."""
+    memo: dict[str, list[str]] = {}
+
+    def chain(module: str, seen: tuple[str, ...]) -> list[str]:
+        if module in seen:
+            raise AssertionError(f"import cycle: {' -> '.join(seen + (module,))}")
+        if module not in memo:
+            below = [chain(t, seen + (module,)) for t in graph.get(module, ()) if t in graph and t != module]
+            memo[module] = [module] + max(below, key=len, default=[])
+        return memo[module]
+
+    return max((chain(m, ()) for m in graph), key=len)
 
 
 def breaches(graph: dict[str, set[str]]) -> list[str]:
@@ -145,3 +170,19 @@ def test_the_service_layer_graph_is_at_most_six_levels_deep():
         return 1 + max((levels(t) for t in rooms.get(room, ()) if t in rooms), default=0)
 
     assert max(levels(r) for r in rooms) <= 6
+
+
+def test_the_service_module_graph_is_at_most_six_modules_deep():
+    """Module by module, what Python runs: no import chain inside service/ longer than six modules
+    (``__main__ -> app -> routes.feedback -> deps -> auth -> core.errors``). Imports under
+    ``if TYPE_CHECKING:`` (annotations) are not run and do not count; with them the chain is longer,
+    which the second assertion keeps in view."""
+    chain = longest_chain(service_graph(run_time_only=True))
+    assert len(chain) <= 6, " -> ".join(chain)
+    assert len(longest_chain(service_graph())) > len(chain)  # the annotation-only imports are what is left out
+
+
+def test_a_deeper_module_chain_is_caught():
+    graph = service_graph(run_time_only=True)
+    graph["service.core.cpu_quota"] = graph["service.core.cpu_quota"] | {"service.inference.engine"}
+    assert len(longest_chain(graph)) > 6

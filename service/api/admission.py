@@ -18,7 +18,7 @@ import math
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core import metrics
-from service.core.errors import QueueFull, problem_response
+from service.core.errors import QueueFull, problem_response, request_id_of
 
 COUNTED_METHODS = ("POST", "PUT", "PATCH")
 
@@ -58,7 +58,7 @@ class Admission:
             metrics.ADMISSION_REJECTED.inc()
             error = QueueFull(f"the server holds ~{self.admitted} tokens of work (budget {self.budget_tokens}); "
                               "retry later", retry_after_s=self.retry_after_s)
-            await problem_response(error)(scope, receive, send)
+            await problem_response(error, request_id_of(scope))(scope, receive, send)
             return
         self._add(cost)
         try:

@@ -8,17 +8,19 @@ of the path (422 unless it is a valid id) and the size limits (413, built by the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Path, Request
 
 from service.api.auth import Caller, Reader, UrlKeyReader, Writer
-from service.api.limits import Limits
 from service.api.schemas import PromptInput
 from service.core.errors import NotReady
 from service.core.ids import ID_PATTERN
-from service.inference.engine import RewardEngine
-from service.inference.runtime import Runtime
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.api.limits import Limits
+    from service.inference.engine import RewardEngine
+    from service.inference.runtime import Runtime
 
 UserPath = Annotated[str, Path(pattern=ID_PATTERN, description="The user's id")]
 
@@ -30,7 +32,7 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 
 
 @dataclass(frozen=True)

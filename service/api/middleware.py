@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import metrics
 from service.api.auth import Caller, bearer_caller, url_key_check
-from service.core.errors import PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
+from service.core.errors import REQUEST_ID_KEY, PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
 from service.core.logs import request_id_var, tenant_var
 from service.core.memory_trim import MemoryTrimmer
 from service.core.ids import ID_PATTERN
@@ -57,6 +57,7 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token, tenant_token = request_id_var.set(rid), tenant_var.set(None)
+        scope.setdefault("state", {})[REQUEST_ID_KEY] = rid  # what error bodies quote (service/core/errors.py)
         state = {"status": 500, "started": False, "complete": False, "body_bytes": 0}
         start = time.perf_counter()
 
@@ -76,7 +77,7 @@ class RequestContext:
             if not isinstance(exc, ServiceError):
                 log.exception("unhandled error")
             if not state["started"]:
-                await problem_response(exc)(scope, receive, send_with_id)
+                await problem_response(exc, rid)(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
             if self.trim_after_bytes and state["body_bytes"] >= self.trim_after_bytes:

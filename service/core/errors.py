@@ -4,7 +4,8 @@ Service code raises :class:`ServiceError` subclasses; :func:`problem_response` i
 place a problem body is built, for those, for FastAPI's validation errors, for HTTP errors
 (unknown routes) and for anything unexpected. :func:`install_error_handlers` routes the app's
 exceptions to it; the middleware calls it for what escapes the app. The request id is added to
-every body here and to every header by the middleware.
+every body here (the middleware keeps it in the request's scope state) and to every header by
+the middleware. No other service module is imported here: every layer may raise these.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.core.logs import request_id_var
-
 log = logging.getLogger("service.core.errors")
 PROBLEM_TYPE = "application/problem+json"
+REQUEST_ID_KEY = "request_id"  # the key of scope["state"] that holds the request id
 INTERNAL_DETAIL = "internal error; see the server log"  # what a client learns of an unexpected error
 
 
@@ -90,7 +90,13 @@ class RequestTimedOut(ServiceError, status=504, title="Request took too long"):
     """No answer within the request deadline."""
 
 
-def problem_response(exc: Exception) -> JSONResponse:
+def request_id_of(scope: Any) -> str | None:
+    """The request id the middleware keeps in the ASGI scope's state (None outside a request)."""
+    state = scope.get("state") if isinstance(scope, dict) else None
+    return state.get(REQUEST_ID_KEY) if isinstance(state, dict) else None
+
+
+def problem_response(exc: Exception, request_id: str | None = None) -> JSONResponse:
     """Any exception -> its problem+json response (an unexpected one -> 500 without internals)."""
     errors: list[dict[str, Any]] | None = None
     headers: dict[str, str] = {}
@@ -111,7 +117,7 @@ def problem_response(exc: Exception) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
-    body["request_id"] = request_id_var.get()
+    body["request_id"] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
@@ -124,10 +130,10 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
-async def _handle(_: Request, exc: Exception) -> JSONResponse:
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ServiceError) and exc.status >= 500:
         log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
-    return problem_response(exc)
+    return problem_response(exc, request_id_of(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

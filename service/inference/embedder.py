@@ -19,13 +19,16 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from model.backbone import Encoder
 from service.core import metrics
-from service.inference.batcher import Batcher, Forward
 from service.core.logs import tenant_var
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.inference.batcher import Batcher, Forward
 
 Item = tuple[str, int]  # (text, window in tokens)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,16 +24,20 @@ from model.routing import RoutingConfig
 from service.core import metrics
 from service.core.active_users import ActiveUsers
 from service.core.errors import UserNotFound
-from service.inference.embedder import Embedder
-from service.inference.feedback import FeedbackOutcomes, FeedbackWriter
+from service.inference.feedback import FeedbackWriter
 from service.inference.label_terms import LabelTermsMaker
-from service.inference.preference_label import Label
-from service.inference.scoring import ScoreItem, Scored, Scorer
-from service.inference.texts import TextPreparer
+from service.inference.scoring import Scorer
 from service.inference.user_history import UserHistory
 from service.inference.users import Users
-from service.state.records import UserState
-from service.state.user_store import UserStore
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.inference.embedder import Embedder
+    from service.inference.feedback import FeedbackOutcomes
+    from service.inference.preference_label import Label
+    from service.inference.scoring import ScoreItem, Scored
+    from service.inference.texts import TextPreparer
+    from service.state.records import UserState
+    from service.state.user_store import UserStore
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.core.active_users import ActiveUsers
 from service.core.errors import ContextConflict, StoreUnavailable
-from service.inference.label_terms import LabelTermsMaker
 from service.inference.preference_label import Label
-from service.inference.user_history import UserHistory
 from service.state.records import ContextChanged, FeedbackOutcome
-from service.state.user_store import UserStore
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.core.active_users import ActiveUsers
+    from service.inference.label_terms import LabelTermsMaker
+    from service.inference.user_history import UserHistory
+    from service.state.user_store import UserStore
 
 CONTEXT_RETRIES = 3  # labels racing a context change are recomputed this many times
 

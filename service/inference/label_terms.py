@@ -11,16 +11,20 @@ Shapes: B labels, C distinct contexts, K heads, D embedding size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from model.features import router_text
 from model.heads import MixtureRewardModel
 from model.personal_scoring import feedback_terms
 from model.routing import RoutingConfig
-from service.inference.embedder import Embedder
 from service.inference.preference_label import Label
 from service.inference.stated_context import Statements
-from service.inference.texts import Prepared, TextPreparer, TextRequest
+from service.inference.texts import TextRequest
 from service.state.records import LabelTerms
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.inference.embedder import Embedder
+    from service.inference.texts import Prepared, TextPreparer
 
 
 class LabelTermsMaker:

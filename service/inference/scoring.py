@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,10 +27,13 @@ from model.heads import MixtureRewardModel
 from model.personal_scoring import score_requests
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.inference.embedder import Embedder
 from service.inference.stated_context import Statements, with_context
-from service.inference.texts import TextPreparer, TextRequest
-from service.inference.users import Personal, Users
+from service.inference.texts import TextRequest
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.inference.embedder import Embedder
+    from service.inference.texts import TextPreparer
+    from service.inference.users import Personal, Users
 
 
 @dataclass(frozen=True)

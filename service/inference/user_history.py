@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.inference.label_terms import LabelTermsMaker
 from service.inference.preference_label import Label
-from service.state.records import Snapshot
-from service.state.user_store import UserStore
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.inference.label_terms import LabelTermsMaker
+    from service.state.records import Snapshot
+    from service.state.user_store import UserStore
 
 log = logging.getLogger("service.inference.user_history")
 

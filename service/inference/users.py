@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from service.core import metrics
-from service.core.active_users import ActiveUsers
 from service.core.errors import StoreUnavailable
-from service.inference.user_history import UserHistory
+
+if TYPE_CHECKING:  # annotations only: not imported at run time
+    from service.core.active_users import ActiveUsers
+    from service.inference.user_history import UserHistory
 
 Who = tuple[str | None, str | None]  # (the store's user id or None, stated context or None)
 
