@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -181,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(run_candidate(name, train, test, cfg, args.save, grouping))
             print(render_row(rows[-1]), flush=True)
     if args.json:
-        args.json.write_text(json.dumps([row_record(r) for r in rows], indent=1), encoding="utf-8")
+        from evaluation.run_notes import write_json
+
+        write_json(args.json, [row_record(r) for r in rows])
     write_report(args.report, rows, sys.argv[1:] if argv is None else argv, args.heads, datasets)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from evaluation.online_policy import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, Onli
                                      prior_strength, simulate_outcomes, with_prior)
 from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section
+from evaluation.run_notes import RunClock, write_json
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder
 from model.checkpoint import load_checkpoint, read_config, record_settings, update_routing
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--write-checkpoint", action="store_true", help="store the chosen routing in the checkpoint")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
-    started = time.perf_counter()
+    clock = RunClock(args.cache_dir)
     encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
     model, ck = load_checkpoint(args.checkpoint, encoder.info)
     datasets = args.data.split(",")
@@ -131,14 +131,14 @@ def main(argv: list[str] | None = None) -> None:
                                                          prior_strength=prior_strength(chosen.prior))))
     from evaluation.online_tables import render
 
-    lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, time.perf_counter() - started)
-    write_section(args.report, lines, BEGIN, END, title="# Personalization")
-    if args.json:
+    lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, clock.note())
+    if args.json:  # the figures first: a report is rewritten only once everything it rests on is written
         figures = {"version": ck.version, "command": "python -m evaluation.online_choice" + "".join(" " + a for a in argv),
                    **summary(policies, curves, prompts, active, refusals, table),
                    # the next-query criterion of the checkpoint the figures describe: written now, or already there
                    "service_active_criterion": criterion if args.write_checkpoint else ck.routing_config().active_criterion}
-        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+        write_json(args.json, figures)
+    write_section(args.report, lines, BEGIN, END, title="# Personalization")
     print("\n".join(lines))
 
 

@@ -11,7 +11,7 @@ from evaluation.online_policy import REPORT_AT, SELECT_AT
 TOP_GRID_ROWS = 8
 
 
-def render(policies, table, curves, prompts, active, refusals, args, argv, version, seconds) -> list[str]:
+def render(policies, table, curves, prompts, active, refusals, args, argv, version, note: str) -> list[str]:
     command = "python -m evaluation.online_choice" + ("" if not argv else " " + " ".join(argv))
 
     lines = [
@@ -47,7 +47,7 @@ def render(policies, table, curves, prompts, active, refusals, args, argv, versi
                   f"jailbroken answer on **{refusals['user']:.3f}** of the {refusals['prompts']} holdout prompts (mean over "
                   f"{args.orders} users). The head chosen for the harmless type on validation (head {refusals['val_head']}) "
                   f"alone: {refusals['val_head_share']:.3f}. Each head alone: {per_head}.", ""]
-    lines += [f"Measured in {seconds / 60:.1f} minutes (2 shared CPU cores), embeddings cached.", ""]
+    lines += [note, ""]
     return lines
 
 

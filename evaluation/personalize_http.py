@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import statistics
@@ -31,6 +30,7 @@ from pathlib import Path
 import httpx
 
 from evaluation.report_sections import write_section
+from evaluation.run_notes import write_json
 from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, RankingItem, dsp_pairs_of, is_validation, load_dsp_items
 from model.paths import DEFAULT_CHECKPOINT
 from evaluation.service_process import ServiceProcess
@@ -165,12 +165,12 @@ def main(argv: list[str] | None = None) -> None:
             result = asyncio.run(measure(service.url, args))
     result["command"] = "python -m evaluation.personalize_http" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv))
     print(table(result))
+    if args.json:  # the figures first: a report is rewritten only once everything it rests on is written
+        write_json(args.json, result)
     if args.report:
         write_section(args.report, [f"### Through the HTTP API, checkpoint `{result['model']}`", "",
                                     f"    .venv/bin/{result['command']}", "", table(result), ""],
                       BEGIN, END, title="# Personalization")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,4 +19,5 @@ def write_section(path: Path, lines: list[str], begin: str, end: str, *, title: 
         text = first + "\n\n" + block + "\n" + body
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

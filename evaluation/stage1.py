@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
 from evaluation.report_sections import write_section
+from evaluation.run_notes import RunClock
 from model.backbone import Encoder
 from model.backbone_args import parse_layers
 from model.fitting import FitConfig, FitResult
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report", type=Path, default=Path("docs/results.md"))
     own, rest = p.parse_known_args(argv)
     args = parse_args(rest)
-    started = time.perf_counter()
+    if args.group_by == "auto":  # the built-in data name no users: annotator groups only when simulated
+        args.group_by = "user" if args.simulated_annotators else "choice"
+    clock = RunClock(args.cache_dir)
     encoder = Encoder(args.backbone, backbone_id=args.backbone_id, pooling=args.pooling, max_length=args.max_length,
                       layers=parse_layers(args.layers, args.backbone), layer_combine=args.layer_combine)
     datasets = args.data
@@ -148,10 +150,10 @@ def main(argv: list[str] | None = None) -> None:
         "reference: one head per user type, trained WITH user types": supervised_reference(fit, val, test, base),
     }
     argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
-    write_report(own.report, argv, rows, test, sweep, chosen, time.perf_counter() - started, len(fit.pairs), len(val.pairs))
+    write_report(own.report, argv, rows, test, sweep, chosen, clock.note(), len(fit.pairs), len(val.pairs))
 
 
-def write_report(path, argv, rows, test, sweep, chosen, seconds, n_fit, n_val) -> None:
+def write_report(path, argv, rows, test, sweep, chosen, note: str, n_fit, n_val) -> None:
     command = "python -m evaluation.stage1" + ("" if not argv else " " + " ".join(argv))
     lines = [
         "## Full comparison: baselines, K sweep, supervised reference",
@@ -180,7 +182,7 @@ def write_report(path, argv, rows, test, sweep, chosen, seconds, n_fit, n_val) -
         cells = [", ".join(f"{d} {v:.3f}" for d, v in dataset_means(type_means(m[key], test)).items())
                  for key in ("val_head", "oracle_head", "mixture")]
         lines.append(f"| {k}{mark} | {m['val_nll']:.4f} | {m['val_best_head']:.3f} | " + " | ".join(cells) + " |")
-    lines += ["", f"Measured in {seconds / 60:.1f} minutes (2 CPU cores), embeddings cached.", ""]
+    lines += ["", note, ""]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_section(Path(path), lines, BEGIN, END, title="# Stage-1 results (test split)")
     print("\n".join(lines))

@@ -12,12 +12,11 @@ also writes the figures (python -m evaluation.reports reads them).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 from evaluation.report_sections import write_section
+from evaluation.run_notes import RunClock, write_json
 from evaluation.reports_render import grouping_words
 from dataclasses import asdict, replace
 
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv  # the report shows the command as run
-    started = time.perf_counter()
+    clock = RunClock(args.cache_dir)
     config = read_config(args.checkpoint)
     encoder = Encoder(**record_settings(config.backbone))
     model, config = load_checkpoint(args.checkpoint, encoder.info)
@@ -69,13 +68,12 @@ def main(argv: list[str] | None = None) -> None:
         "Dataset means: mean over user types with a 95 % bootstrap interval over test prompts. "
         f"Latent-type groups of the fit: {grouping_words(config.training)}.", "",
         *render(rows, test), "",
-        f"Measured in {time.perf_counter() - started:.0f} s, embeddings cached.", "",
+        clock.note(), "",
     ]
-    write_section(args.report, lines, BEGIN, END, title="# Stage-1 results (test split)", at_top=True)
-    if args.json:
+    if args.json:  # the figures first: a report is rewritten only once everything it rests on is written
         named = {"single_bt": single, **outcomes}
-        record = {**figures(named, test, config.version, k, command), "grouping": grouping_words(config.training)}
-        args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        write_json(args.json, {**figures(named, test, config.version, k, command), "grouping": grouping_words(config.training)})
+    write_section(args.report, lines, BEGIN, END, title="# Stage-1 results (test split)", at_top=True)
     print("\n".join(lines))
 
 

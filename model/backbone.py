@@ -145,6 +145,9 @@ class Encoder:
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        # Whole texts are tokenized only to measure and cut them (model/text_format.py); every forward is
+        # truncated, so the "sequence length is longer than the maximum ... indexing errors" warning is noise.
+        self.tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
         # positions start at 0 in every row, so a text embeds the same alone or in a batch
         self.tokenizer.padding_side = "right"
         if self.tokenizer.pad_token_id is None:  # decoders often ship without one

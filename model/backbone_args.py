@@ -23,8 +23,9 @@ def add_backbone_arguments(p: argparse.ArgumentParser) -> None:
                    help="a one-label sequence-classification reward model keeps its score head as one frozen "
                         "expert next to the K learned heads (K + 1 heads served)")
     g.add_argument("--layers", default=None,
-                   help="hidden states to pool from the one forward pass, e.g. 2,4,6 or all (0: embeddings output); "
-                        "default: the last layer only")
+                   help="hidden states to pool from the one forward pass, e.g. 2,4,6, all or last (0: embeddings "
+                        "output); default: the last layer only (python -m model.train: all, the shipped recipe, for "
+                        "the default backbone)")
     g.add_argument("--layer-combine", choices=["concat", "mean"], default="concat",
                    help="how the --layers pooled vectors combine: side by side (D per layer) or their mean (D)")
     g.add_argument("--max-length", type=int, default=256, help="tokens per (prompt, response) text; capped by the model")
@@ -53,8 +54,8 @@ def encoder_from_args(args: argparse.Namespace) -> Encoder:
 
 
 def parse_layers(text: str | None, backbone: Path | None) -> list[int] | None:
-    """``--layers``: "2,4,6" -> [2, 4, 6]; "all" -> every hidden state; None -> the last layer."""
-    if text is None:
+    """``--layers``: "2,4,6" -> [2, 4, 6]; "all" -> every hidden state; None or "last" -> the last layer."""
+    if text is None or text.strip() == "last":
         return None
     if text.strip() == "all":
         from transformers import AutoConfig

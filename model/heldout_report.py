@@ -87,6 +87,37 @@ def held_out_report(
     }
 
 
+def name_served_heads(report: dict[str, Any], served: MixtureRewardModel, val: tuple[Sequence[PreferencePair], PairTensors]) -> None:
+    """Each user's row gets ``served_head``: the head of the *served* model (after the refit) that
+    is right most often on the user's validation pairs, the number its model card names
+    (``GET /v1/model``). The refit starts afresh, so its heads need not keep the held-out fit's numbers."""
+    val_pairs, val_tensors = val
+    users, _ = user_labels(val_pairs)
+    correct = head_correct(served, val_tensors)
+    for row in report["per_user"]:
+        mask = torch.tensor([u == row["user"] for u in users], dtype=torch.bool)
+        row["served_head"] = best_head(correct[mask])[0] if bool(mask.any()) else None
+
+
+def mixture_advice(report: dict[str, Any], num_heads: int, grouped_by_user: bool) -> list[str]:
+    """Lines of warning when the mixture does not beat the single head on held-out pairs (empty otherwise)."""
+    mixture, single = report["mixture_accuracy"], report["single_bt_accuracy"]
+    if num_heads < 2 or mixture is None or single is None or mixture > single:
+        return []
+    head = f"warning: the mixture ({fmt(mixture)}) does not beat the single Bradley-Terry head ({fmt(single)}) on " \
+           f"{report['held_out_pairs']} held-out pairs"
+    personal = report["per_user_best_head_accuracy"]
+    if personal is not None and personal > single:
+        return [f"{head} before it knows the user; each user's own head does ({fmt(personal)}): serve it with a few "
+                "labels per user (POST /v1/feedback) before relying on a new user's reward"]
+    tips = ["a larger file: a mixture needs a few hundred pairs per preference type",
+            f"fewer heads (--heads {max(2, num_heads // 2)}), or --heads 1 to serve the single head"]
+    if not grouped_by_user and report["users"] == "user_id":
+        tips.insert(0, "--group-by user: your file names its users, and pairs of one user share one preference type")
+    return [f"{head}, nor does a user's own head ({fmt(personal)}): personalization has little to work with. Try:",
+            *(f"  - {tip}" for tip in tips)]
+
+
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -107,7 +138,8 @@ def format_report(report: dict[str, Any], num_heads: int) -> list[str]:
     )
     lines.append(f"  {'user':<24} {'head':>4} {'n_val':>6} {'n_held':>6} {'best head':>9} {'mixture':>8} {'single BT':>9}")
     for r in rows[:MAX_PRINTED_USERS]:
-        head = "-" if r["head"] is None else str(r["head"])
+        shown = r.get("served_head", r["head"])
+        head = "-" if shown is None else str(shown)
         lines.append(
             f"  {str(r['user'])[:24]:<24} {head:>4} {r['n_validation']:>6} {r['n_held_out']:>6} "
             f"{fmt(r['best_head_accuracy']):>9} {fmt(r['mixture_accuracy']):>8} {fmt(r['single_bt_accuracy']):>9}"
@@ -118,4 +150,7 @@ def format_report(report: dict[str, Any], num_heads: int) -> list[str]:
         f"  per-user best head, over {report['users_scored']} users with validation and held-out pairs "
         f"({report['held_out_pairs_scored_per_user']} pairs): {fmt(report['per_user_best_head_accuracy'])}"
     )
+    if any("served_head" in r for r in rows):
+        lines.append("  head: the served head the model card names for the user (GET /v1/model; after the refit on "
+                     "all pairs); accuracies: the fit that held these pairs out")
     return lines

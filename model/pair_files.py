@@ -94,7 +94,7 @@ def read_jsonl(path: Path) -> tuple[list[tuple[int, Any]], list[str]]:
             if not line.strip():
                 continue
             try:
-                records.append((number, json.loads(line)))
+                records.append((number, json.loads(line.rstrip("\r\n"))))  # error columns on this line
             except json.JSONDecodeError as exc:
                 bad.append(f"{path}: row {number}: not valid JSON ({exc.msg} at column {exc.colno})")
     return records, bad

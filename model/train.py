@@ -6,6 +6,9 @@ write a checkpoint. Formats, errors and slices: docs/data.md.
     python -m model.train --data dsp,relabeled_hh --heads 8 --out checkpoints/default
     python -m model.train --data my_pairs.jsonl --data more/ --heads 4 --out checkpoints/mine
 
+The defaults are the shipped checkpoint's recipe (docs/features.md#shipped): all hidden states of
+the default backbone concatenated, K=10, alpha 0.1, weight decay 0.01, and, when the data names
+its users, all of one user's pairs sharing one latent type (``--group-by user``).
 ``--heads 1`` is the single Bradley-Terry baseline; ``--router none`` the static mixture.
 """
 
@@ -28,7 +31,7 @@ from model.backbone_args import add_backbone_arguments, encoder_from_args, exper
 from model.checkpoint import CheckpointConfig, save_checkpoint
 from model.fitting import FitConfig, FitResult, fit_mixture
 from model.head_cards import build_head_cards
-from model.heldout_report import format_report, held_out_report
+from model.heldout_report import format_report, held_out_report, mixture_advice, name_served_heads
 from model.pair_files import DataError
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 from model.provenance import git_commit, package_versions
@@ -109,6 +112,7 @@ def build_config(args: argparse.Namespace, encoder: Encoder, result: FitResult, 
             "pairs_fit": n_fit,
             "pairs_validation": len(val.pairs),
             "group_by": args.group_by,
+            "group_by_asked": args.group_by_asked,
             "simulated_annotator_prompts": args.simulated_annotators,
             "fit": asdict(fit_config_of(args)),
             "seed": args.seed,
@@ -144,22 +148,28 @@ def fit_config_of(args: argparse.Namespace) -> FitConfig:
     )
 
 
+# The shipped checkpoint's recipe, chosen on validation (docs/features.md#shipped): what a newcomer
+# trains by default is what we ship. FitConfig keeps the library's own defaults.
+SHIPPED_RECIPE = {"heads": 10, "alpha": 0.1, "weight_decay": 0.01, "layers_default_backbone": "all"}
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d, r = FitConfig(), RoutingConfig()
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(p)
     p.add_argument("--data-root", type=Path, default=None, help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
-    p.add_argument("--heads", type=int, default=d.num_heads, help="K reward heads (1 = single Bradley-Terry)")
+    p.add_argument("--heads", type=int, default=SHIPPED_RECIPE["heads"], help="K reward heads (1 = single Bradley-Terry)")
     p.add_argument("--router", choices=["linear", "none"], default=d.router, help="none = static mixture")
-    p.add_argument("--group-by", choices=GROUP_BY, default="choice",
-                   help="choice: pairs sharing prompt and preferred response share one latent type; pair: plain "
-                        "per-pair loss; user: all pairs of one user id share one latent type")
+    p.add_argument("--group-by", choices=("auto", *GROUP_BY), default="auto",
+                   help="auto (default): user when any row names its user, else choice; choice: pairs sharing prompt "
+                        "and preferred response share one latent type; pair: plain per-pair loss; user: all pairs of "
+                        "one user id share one latent type")
     p.add_argument("--simulated-annotators", type=int, default=0, metavar="PROMPTS",
                    help="with --group-by user, built-in data (no user ids) is dealt to simulated annotators of this "
                         "many prompts per user type (model/annotators.py); 0 = off")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="entropy regulariser weight")
+    p.add_argument("--alpha", type=float, default=SHIPPED_RECIPE["alpha"], help="entropy regulariser weight")
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--weight-decay", type=float, default=SHIPPED_RECIPE["weight_decay"])
     p.add_argument("--max-steps", type=int, default=d.max_steps)
     p.add_argument("--patience", type=int, default=d.patience)
     p.add_argument("--restarts", type=int, default=d.restarts)
@@ -172,8 +182,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
     args = p.parse_args(argv)
-    if args.simulated_annotators and args.group_by != "user":
+    if args.simulated_annotators and args.group_by not in ("user", "auto"):
         p.error("--simulated-annotators needs --group-by user")
+    if args.layers is None and args.backbone is None and not args.keep_score_head:
+        args.layers = SHIPPED_RECIPE["layers_default_backbone"]  # another backbone: its last layer unless --layers
     if args.simulated_annotators < 0:
         p.error("--simulated-annotators must be 0 (off) or a number of prompts")
     args.data = data_sources(args.data)
@@ -190,6 +202,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"error: {line}", file=sys.stderr)
         print(f"error: nothing written to {args.out}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def resolve_group_by(args: argparse.Namespace, pairs: Sequence) -> None:
+    """``--group-by auto``: user when any pair names its user (or annotators are simulated), else choice."""
+    args.group_by_asked = args.group_by
+    if args.group_by == "auto":
+        named = args.simulated_annotators > 0 or any(p.user_id is not None for p in pairs)
+        args.group_by = "user" if named else "choice"
+        print(f"--group-by auto: {args.group_by} ({'rows name their users' if named else 'no row names a user'}; "
+              "--group-by choice ignores user ids)", file=sys.stderr)
 
 
 def warn_on_annotator_groups(args: argparse.Namespace, data: TrainingSet) -> None:
@@ -211,6 +233,7 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     seed_everything(args.seed)
     started = time.perf_counter()
     prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict, data_root=args.data_root)
+    resolve_group_by(args, prepared.pairs)
     encoder = encoder_from_args(args)
     data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by, args.simulated_annotators)
     warn_on_annotator_groups(args, data)
@@ -222,6 +245,7 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     report = held_out_report(result.model, baseline.model, (val.pairs, val.tensors), (held.pairs, held.tensors))
     refit_on = prepared.refit_indices(args.refit)
     final = result if refit_on is None else refit_with_progress(data.take(torch.tensor(refit_on, dtype=torch.long)), cfg, result)
+    name_served_heads(report, final.model, (val.pairs, val.tensors))
     config = build_config(args, encoder, final, val, len(fit.pairs))
     config.metrics = {**validation_metrics(result, val), "held_out": report}  # figures of the fit that held them out
     expert_head = config.expert["head"] if config.expert else None
@@ -229,6 +253,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     config.training.update(training_record(args, prepared, result), seconds=round(time.perf_counter() - started, 1))
     save_checkpoint(args.out, final.model, config)
     print("\n".join(format_report(report, result.model.num_heads)))
+    for line in mixture_advice(report, result.model.num_heads, args.group_by == "user"):
+        print(line, file=sys.stderr)
     summary = {k: v for k, v in config.metrics.items() if k not in ("held_out", "val_best_head")}
     print(json.dumps({"checkpoint": str(args.out), "version": config.version, **summary}, indent=2))
     return config

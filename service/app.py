@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=API_VERSION,
         description="Personalised reward model: mixture heads + per-user routing, state in Redis.",
         lifespan=lifespan,
-        docs_url=None,  # /docs and /redoc: service/api/routes/api_docs.py, from bundled assets (no CDN)
+        docs_url=None,  # /docs: service/api/routes/api_docs.py, from bundled assets (no CDN); no /redoc
         redoc_url=None,
     )
     app.state.settings = settings

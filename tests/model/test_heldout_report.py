@@ -15,7 +15,7 @@ from model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointConfig, save_c
 from model.data import PreferencePair
 from model.fitting import FitConfig, FitResult, PairTensors
 from model.heads import MixtureRewardModel
-from model.heldout_report import format_report, held_out_report
+from model.heldout_report import format_report, held_out_report, mixture_advice, name_served_heads
 from model.refit import NoStepError, check_trained, refit_on_all
 
 
@@ -93,3 +93,42 @@ def test_checkpoint_files_are_0644_and_new_directories_0755_whatever_the_umask(t
     for path, mode in ((tmp_path / "a", 0o755), (tmp_path / "a" / "b", 0o755),
                        (tmp_path / "a" / "b" / WEIGHTS_FILE, 0o644), (tmp_path / "a" / "b" / CONFIG_FILE, 0o644)):
         assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+def test_the_table_names_the_served_heads_when_the_refit_swaps_them():
+    held_fit = two_head_model()
+    served = two_head_model()
+    with torch.no_grad():
+        served.heads.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))  # the refit's head 0 is the held-out fit's 1
+    val = user_pairs(["ann", "bob"])
+    report = held_out_report(held_fit, held_fit, val, user_pairs(["ann", "bob"]))
+    name_served_heads(report, served, val)
+    rows = {r["user"]: r for r in report["per_user"]}
+    assert (rows["ann"]["head"], rows["ann"]["served_head"]) == (0, 1)
+    assert (rows["bob"]["head"], rows["bob"]["served_head"]) == (1, 0)
+    ann_line = next(line for line in format_report(report, 2) if line.lstrip().startswith("ann"))
+    assert ann_line.split()[1] == "1"  # the number the served model card uses
+    assert any("served head" in line for line in format_report(report, 2))
+
+
+def advice_report(mixture: float, single: float, personal: float | None, users: str = "user_id") -> dict:
+    return {"mixture_accuracy": mixture, "single_bt_accuracy": single, "per_user_best_head_accuracy": personal,
+            "held_out_pairs": 90, "users": users}
+
+
+def test_no_advice_when_the_mixture_beats_the_single_head():
+    assert mixture_advice(advice_report(0.70, 0.66, 0.9), 10, grouped_by_user=True) == []
+    assert mixture_advice(advice_report(0.50, 0.66, None), 1, grouped_by_user=False) == []  # K=1: nothing to compare
+
+
+def test_advice_says_labels_first_when_users_own_heads_win():
+    lines = mixture_advice(advice_report(0.544, 0.667, 1.0), 10, grouped_by_user=True)
+    assert len(lines) == 1 and "0.544" in lines[0] and "0.667" in lines[0] and "labels" in lines[0]
+
+
+def test_advice_suggests_grouping_by_user_when_the_file_names_users():
+    lines = mixture_advice(advice_report(0.60, 0.70, 0.65), 10, grouped_by_user=False)
+    assert lines[0].startswith("warning:") and "--group-by user" in lines[1]
+    assert any("--heads 5" in line for line in lines)
+    grouped = mixture_advice(advice_report(0.60, 0.70, 0.65), 10, grouped_by_user=True)
+    assert not any("--group-by" in line for line in grouped)

@@ -106,6 +106,7 @@ def test_layers_flag_reads_indices_or_all():
     from model.backbone_args import parse_layers
 
     assert parse_layers(None, None) is None
+    assert parse_layers("last", None) is None
     assert parse_layers("2,4,6", None) == [2, 4, 6]
     assert parse_layers("all", None) == list(range(7))
 

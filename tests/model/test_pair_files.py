@@ -212,3 +212,12 @@ def test_val_data_makes_every_training_pair_fit(tmp_path):
     assert prepared.counts["fit"] == 50
     assert prepared.counts["validation"] + prepared.counts["held_out"] == 30
     assert prepared.record()["shapes"] == ["messages", "prompt_chosen_rejected"]
+
+
+def test_a_broken_jsonl_row_names_the_column_on_its_own_line(tmp_path):
+    good = '{"prompt": "p", "chosen": "a", "rejected": "b"}'
+    broken = good[:-1]  # the closing brace missing: column 47, not line 2
+    path = tmp_path / "col.jsonl"
+    path.write_text(good + "\n" + broken + "\n" + good + "\n", encoding="utf-8")
+    result = load_sources([str(path)])
+    assert result.skipped[0] == f"{path}: row 2: not valid JSON (Expecting ',' delimiter at column 47)"

@@ -212,7 +212,19 @@ def test_group_by_user_trains_annotator_groups_and_records_them(tmp_path, tiny_b
     assert "annotator groups: 2 latent-type groups over" in capsys.readouterr().err  # ann and bob
 
 
+def test_group_by_auto_groups_by_user_exactly_when_rows_name_users(tmp_path, tiny_backbone, capsys):
+    named = write(tmp_path / "named.jsonl", tiny_rows(64, seed=5))
+    unnamed = write(tmp_path / "unnamed.jsonl", [{k: v for k, v in r.items() if k != "user_id"} for r in tiny_rows(64, seed=5)])
+    for path, expected in ((named, "user"), (unnamed, "choice")):
+        out = tmp_path / f"ck-{expected}"
+        main(["--data", str(path), "--backbone", str(tiny_backbone), "--cache-dir", str(tmp_path / "cache"),
+              "--out", str(out), "--no-refit", *FAST])
+        training = json.loads((out / CONFIG_FILE).read_text())["training"]
+        assert (training["group_by"], training["group_by_asked"]) == (expected, "auto")
+        assert f"--group-by auto: {expected}" in capsys.readouterr().err
+
+
 def test_simulated_annotators_need_group_by_user(capsys):
     with pytest.raises(SystemExit):
-        main(["--data", "dsp", "--simulated-annotators", "10"])
+        main(["--data", "dsp", "--group-by", "choice", "--simulated-annotators", "10"])
     assert "--simulated-annotators needs --group-by user" in capsys.readouterr().err
