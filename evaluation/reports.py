@@ -70,6 +70,22 @@ def measure(args: argparse.Namespace) -> None:
     curves.main([*ck, "--report", page, "--img-dir", shown(args.docs / "img")])
 
 
+def measure_or_restore(args: argparse.Namespace) -> None:
+    """:func:`measure`, and on any failure (or Ctrl-C) the pages it may have half rewritten put back
+    as they were: the docs change only when every step succeeded."""
+    pages = [args.docs / "results.md", args.docs / "personalization.md"]
+    before = {page: page.read_bytes() if page.exists() else None for page in pages}
+    try:
+        measure(args)
+    except BaseException:
+        for page, content in before.items():
+            if content is None:
+                page.unlink(missing_ok=True)
+            else:
+                page.write_bytes(content)
+        raise
+
+
 def load_figures(json_dir: Path) -> dict[str, dict | None]:
     out = {}
     for name, file in FIGURES.items():
@@ -102,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             import matplotlib  # noqa: F401  (the curves' plots; checked before minutes of measuring)
         except ImportError:
             raise SystemExit('the learning-curve plots need matplotlib: .venv/bin/pip install -e ".[reports]"') from None
-        measure(args)
+        measure_or_restore(args)
     render(load_figures(args.json_dir), args.readme, args.docs / "personalization.md")
     print(f"reports written in {(time.perf_counter() - started) / 60:.1f} minutes: {args.readme}, "
           f"{args.docs / 'results.md'}, {args.docs / 'personalization.md'} (figures in {args.json_dir})")

@@ -117,3 +117,23 @@ def test_the_table_says_when_the_heads_were_trained_on_simulated_annotator_ids()
     assert "(never sees user types; trained on simulated annotator ids) |" in text
     assert grouping_words({"group_by": "user", "simulated_annotator_prompts": 0}).startswith("annotator groups (the data's user ids")
     assert grouping_words({}).startswith("choice groups")  # older checkpoints record no grouping
+
+
+def test_a_failing_step_leaves_the_pages_as_they_were(tmp_path, monkeypatch):
+    from evaluation import reports
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "results.md").write_text("# Results\nold\n", encoding="utf-8")
+
+    def half_then_fail(args):
+        (args.docs / "results.md").write_text("# Results\nhalf rewritten\n", encoding="utf-8")
+        (args.docs / "personalization.md").write_text("# Personalization\nnew\n", encoding="utf-8")
+        raise RuntimeError("step 2 failed")
+
+    monkeypatch.setattr(reports, "measure", half_then_fail)
+    args = reports.parse_args(["--docs", str(docs)])
+    with pytest.raises(RuntimeError):
+        reports.measure_or_restore(args)
+    assert (docs / "results.md").read_text(encoding="utf-8") == "# Results\nold\n"
+    assert not (docs / "personalization.md").exists()
