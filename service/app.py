@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: service/api/routes/api_docs.py, from bundled assets (no CDN)
         redoc_url=None,
+        # no 307 to the other slash form: its Location would repeat a /k/<key>/ path on a Host-derived origin
+        # (docs/security.md); /get_reward/ and the like are 404
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.runtime = None

@@ -28,7 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import metrics
 from service.api.auth import Caller, bearer_caller, url_key_check
-from service.core.errors import REQUEST_ID_KEY, PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
+from service.core.errors import (REQUEST_ID_KEY, PayloadTooLarge, RequestTimedOut, ServiceError, feedback_ids_of,
+                                 problem_response)
 from service.core.logs import request_id_var, tenant_var
 from service.core.memory_trim import MemoryTrimmer
 from service.core.ids import ID_PATTERN
@@ -77,7 +78,7 @@ class RequestContext:
             if not isinstance(exc, ServiceError):
                 log.exception("unhandled error")
             if not state["started"]:
-                await problem_response(exc, rid)(scope, receive, send_with_id)
+                await problem_response(exc, rid, feedback_ids_of(scope))(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
             if self.trim_after_bytes and state["body_bytes"] >= self.trim_after_bytes:

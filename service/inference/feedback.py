@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.core.errors import ContextConflict, StoreUnavailable
+from service.core.errors import ContextConflict, FeedbackIdReused, StoreUnavailable, reused_id_detail
 from service.inference.preference_label import Label
 from service.state.records import ContextChanged, FeedbackOutcome
 
@@ -71,6 +71,7 @@ class FeedbackWriter:
     async def _apply(self, user_id: str, labels: Sequence[Label], ids: list[str]) -> FeedbackOutcomes:
         snapshot, prepared = await asyncio.gather(self.history.snapshot(user_id, ids), self.terms.prepare(labels))
         state, results = snapshot.state, list(snapshot.previous)
+        refuse_reused_ids(ids, [label.digest() for label in labels], results)
         for _ in range(CONTEXT_RETRIES):
             todo = [i for i, r in enumerate(results) if r is None]
             if not todo:
@@ -98,3 +99,13 @@ class FeedbackWriter:
         last = max(done, key=lambda r: r.version)
         current = (state.n_feedback, state.version) if state and not applied else (last.n_feedback, last.version)
         return FeedbackOutcomes(done, applied, len(done) - applied, *current)
+
+
+def refuse_reused_ids(ids: Sequence[str], digests: Sequence[str], previous: Sequence[FeedbackOutcome | None]) -> None:
+    """409 before any write when an id was applied with another label, or comes twice in the call with two
+    labels (the update script checks the same again, atomically, for a write racing this read)."""
+    first: dict[str, str] = {}
+    for feedback_id, digest, prev in zip(ids, digests, previous, strict=True):
+        kept = prev.digest if prev is not None and prev.digest else first.setdefault(feedback_id, digest)
+        if kept != digest:
+            raise FeedbackIdReused(reused_id_detail(feedback_id))

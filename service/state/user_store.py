@@ -34,9 +34,11 @@ from redis.asyncio import Redis
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.core.errors import InferenceFailed, StoreUnavailable
+from service.core.errors import (FeedbackIdReused, InferenceFailed, StoreUnavailable, reused_id_detail,
+                                 store_error_summary)
+from service.core.ids import new_feedback_id
 from service.state.connection import connect_redis
-from service.state.update_script import APPLY_FEEDBACK, READ_USER
+from service.state.update_script import APPLY_FEEDBACK, ERASE_USER, READ_USER
 from service.state.records import (
     FIELDS,
     ContextChanged,
@@ -144,19 +146,21 @@ class UserStore:
             terms = [float(x) for x in (*label.prior_logits, *label.losses)]
             if not all(math.isfinite(x) for x in terms):  # never reaches a user's stored offset
                 raise InferenceFailed("the model gave non-finite values for this pair; nothing was stored")
-            args += [label.feedback_id, item or "", *[repr(x) for x in terms]]
+            args += [label.feedback_id, item or "", label.digest, *[repr(x) for x in terms]]
         keys = list(self.keys(user_id))
         # EVAL with the script's text, not EVALSHA: always one round trip (EVALSHA costs two more, SCRIPT LOAD
         # and a retry, whenever Redis has lost its script cache: restart, failover); Redis still compiles it once
         reply = await self._call("feedback", lambda: self.redis.eval(APPLY_FEEDBACK, len(keys), *keys, *args))
         if reply and reply[0] == "retry":
             raise ContextChanged(user_id)
+        if reply and reply[0] == "conflict":
+            raise FeedbackIdReused(reused_id_detail(reply[1]))
         return [outcome_from_json(reply[i + 1], applied=reply[i] == "ok") for i in range(0, len(reply), 2)]
 
     @staticmethod
     def feedback_id(given: str | None) -> str:
         """The caller's id, or a random one: a command retried after a lost reply applies once either way."""
-        return given or f"auto-{uuid.uuid4().hex}"
+        return given or new_feedback_id()
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
         """Store (or clear, with None or "") the user's stated preferences, in the state and in the
@@ -174,8 +178,10 @@ class UserStore:
                 pipe.delete(keys.context)
             pipe.hincrby(state_key, "version", 1)
             pipe.hset(state_key, "updated_at", f"{time.time():.6f}")
+            pipe.sadd(keys.versions, state_key)
             if self.user_ttl_s:
                 pipe.expire(state_key, self.user_ttl_s)
+                pipe.expire(keys.versions, self.user_ttl_s)
             pipe.hmget(state_key, FIELDS)
             return await pipe.execute()
 
@@ -198,9 +204,10 @@ class UserStore:
         return list(items), context or None
 
     async def delete(self, user_id: str) -> bool:
-        """Erase everything stored about the user (this version's state and ids, the kept history
-        and context); True if there was something."""
-        removed = await self._call("delete", lambda: self.redis.delete(*self.keys(user_id)))
+        """Erase everything stored about the user (every model version's state and ids, the kept
+        history and context): one script; True if there was something."""
+        keys = list(self.keys(user_id))
+        removed = await self._call("delete", lambda: self.redis.eval(ERASE_USER, len(keys), *keys))
         return bool(removed)
 
     async def ping(self) -> bool:
@@ -232,15 +239,23 @@ class UserStore:
                 OSError) as exc:
             metrics.REDIS_ERRORS.labels(op).inc()
             self._down_until = time.monotonic() + self.backoff_s
-            log.warning("redis %s failed: %s: %s", op, exc.__class__.__name__, exc, extra={"op": op})
-            raise StoreUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry later",
+            self._log_failure(op, exc, logging.WARNING)
+            raise StoreUnavailable(f"Redis is unreachable ({store_error_summary(exc)}); retry later",
                                    retry_after_s=1) from exc
         except rexc.RedisError as exc:
             metrics.REDIS_ERRORS.labels(op).inc()
-            log.error("redis %s error: %s", op, exc, extra={"op": op})
-            raise StoreUnavailable(f"Redis refused the operation: {exc}", retry_after_s=1) from exc
+            self._log_failure(op, exc, logging.ERROR)
+            raise StoreUnavailable(f"Redis refused the operation ({store_error_summary(exc)}); retry later",
+                                   retry_after_s=1) from None  # its message quotes the command: keys, texts
         metrics.REDIS_DURATION.labels(op).observe(time.perf_counter() - start)
         return result
+
+    @staticmethod
+    def _log_failure(op: str, exc: BaseException, level: int) -> None:
+        """The one log of a Redis error: its class and code at ``level``; its message (it may quote a
+        command: keys, users' texts) only at DEBUG."""
+        log.log(level, "redis %s failed: %s", op, store_error_summary(exc), extra={"op": op})
+        log.debug("redis %s failed: %r", op, exc, extra={"op": op})
 
     def _state(self, raw: list | None) -> UserState | None:
         state, repaired = state_from_raw(raw, self.num_heads)
