@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)  # HTTP port
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # DEBUG logs texts; never in production
     request_timeout_s: float = Field(60.0, gt=0)  # a request still waiting after this is cancelled (504)
+    # a request's line + headers: over this many bytes 431 and the connection closed (service/api/head_guard.py)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    # a connection whose request line + headers are not all in this long after it opened (or after the previous
+    # response) is closed: half-sent headers hold no socket for long (docs/security.md)
+    header_timeout_s: float = Field(10.0, gt=0)
 
     # ---- model --------------------------------------------------------------------------
     checkpoint: Path = DEFAULT_CHECKPOINT  # heads.safetensors + config.json (relative paths: to the cwd)
