@@ -71,9 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.state.grace = GracePeriod(settings.shutdown_grace_s, settings.retry_after_s)
     app.add_middleware(Admission, budget_tokens=settings.admission_budget_tokens, retry_after_s=settings.retry_after_s,
-                       bytes_per_token=settings.admission_bytes_per_token, cap_tokens=settings.admission_cap_tokens)
+                       bytes_per_token=settings.admission_bytes_per_token, cap_tokens=settings.admission_cap_tokens,
+                       tenant_share=settings.admission_tenant_share)
     app.add_middleware(GraceMiddleware, grace=app.state.grace)  # inside RequestContext: its 503s are logged
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
+                       body_timeout_s=settings.body_timeout_s,
                        api_keys=app.state.api_keys, url_keys=settings.url_keys,  # keys checked before any body read
                        trim_after_bytes=settings.trim_after_bytes)
     return app

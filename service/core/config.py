@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # one request's estimate is capped here (half the budget: a maximal request is admitted beside other work; its
     # 256 texts x 256-token window = 65536 real tokens are then under-counted, the cost of never starving it)
     admission_cap_tokens: int = Field(32768, ge=1)
+    # with auth on, one tenant's admitted requests may declare at most this share of the budget (its first request is
+    # always admitted): another tenant's small requests still fit beside one tenant's maximal ones
+    admission_tenant_share: float = Field(0.5, gt=0, le=1)
+    # a request body not all received this long after the request's head is answered 408 (the connection closed);
+    # bodies are charged to the admission budget as they arrive, so a slow one holds nothing meanwhile
+    body_timeout_s: float = Field(20.0, gt=0)
     # LRU of embeddings by (tenant, text) hash (~1.5 KB each at d=384); per tenant, so one tenant cannot time whether
     # another scored a text; 0 = off
     embed_cache_size: int = Field(16384, ge=0)

@@ -143,6 +143,7 @@ def problem_response(exc: Exception, request_id: str | None = None, feedback_ids
         detail = f"invalid fields: {', '.join(e['field'] for e in errors[:5])}"
     elif isinstance(exc, StarletteHTTPException):
         status, detail = exc.status_code, str(exc.detail)
+        headers.update(exc.headers or {})
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     else:
         status, title, detail = ServiceError.status, ServiceError.title, INTERNAL_DETAIL
