@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     feedback_id_max: int = Field(1000, ge=1)
     # a user's last labelled pairs (texts) kept outside the model version, replayed after a model upgrade
     history_max: int = Field(200, ge=0)
+    # with auth on, the bytes one tenant's users may keep (labels' texts in their histories, each item at most 64 KB,
+    # and stated contexts); a write that would go over is refused 403, nothing written (service/state/tenant_quota.py).
+    # 0 = no quota. Set it below Redis' maxmemory divided by the tenants that share it
+    tenant_max_bytes: int = Field(1 << 30, ge=0)
 
     # ---- auth (docs/api.md#authentication) ------------------------------------------------
     # on: /v1/* and /get_reward need Authorization: Bearer <key>, user ids are namespaced by the key's tenant;

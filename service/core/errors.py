@@ -70,6 +70,10 @@ class ContextConflict(ServiceError, status=409, title="The user's context kept c
     """A feedback raced context changes more often than the engine retries."""
 
 
+class QuotaExceeded(ServiceError, status=403, title="Tenant storage quota exceeded"):
+    """The tenant's users hold MICRO_TENANT_MAX_BYTES already: a write that adds bytes is refused (not retried)."""
+
+
 class FeedbackIdReused(ServiceError, status=409, title="feedback_id reused with another label"):
     """A feedback_id already applied (or twice in one batch) with another prompt, responses or context."""
 

@@ -84,6 +84,7 @@ class FeedbackWriter:
                     user_id, terms, self.routing, expected_context=stored,
                     check_context=any(labels[i].context is None for i in todo),
                     history=[labels[i].to_history(ids[i]) for i in todo],
+                    stored_bytes=snapshot.history_bytes + snapshot.context_bytes,
                 )
             except ContextChanged:
                 snapshot = await self.history.snapshot(user_id, ids)

@@ -54,6 +54,7 @@ class UserKeys(NamedTuple):
     history: str  # list: the user's last labelled pairs (JSON), kept across model versions
     context: str  # string: the user's stated preferences, kept across model versions
     versions: str  # set: the user's state keys under every model version written (an erase deletes them all)
+    history_bytes: str  # string: the bytes the history list holds (its items' lengths, kept with it)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Snapshot:
     state: UserState | None
     previous: list[FeedbackOutcome | None]  # per asked id: its first outcome, None if never applied
     rebuild: bool  # no state under this version, but labelled pairs or a context kept from another
+    history_bytes: int = 0  # bytes of the user's kept history
+    context_bytes: int = 0  # bytes of the user's kept context
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ class KeySchema:
     def user(self, user_id: str) -> UserKeys:
         state = f"{self.namespace}:{{{user_id}}}"
         kept = f"{self.prefix}:users:{{{user_id}}}"
-        return UserKeys(state, state + ":fb", state + ":fbt", kept + ":history", kept + ":context", kept + ":versions")
+        return UserKeys(state, state + ":fb", state + ":fbt", kept + ":history", kept + ":context", kept + ":versions",
+                        kept + ":history_bytes")
 
 
 def state_from_raw(raw: list | None, num_heads: int) -> tuple[UserState | None, bool]:

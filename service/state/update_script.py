@@ -28,7 +28,8 @@ from the kept context).
 
 KEYS: a user's keys in the order of service.state.records.UserKeys: 1 state hash, 2 feedback
       results hash (id -> result), 3 feedback times zset, 4 history list, 5 context string,
-      6 the set of the user's state keys under every model version (what an erase deletes).
+      6 the set of the user's state keys under every model version (what an erase deletes),
+      7 the history's bytes (the sum of its items' lengths; what the tenant quota counts).
 ARGV: 1 K, 2 tau, 3 eta, 4 mode, 5 max_abs_offset, 6 user ttl s (0: none), 7 feedback id ttl s,
       8 "1" to require the stored context to equal ARGV[9], 9 context, 10 N labels,
       11 history max (items kept), 12 feedback id max (ids kept), 13 attempt token,
@@ -122,7 +123,7 @@ if ARGV[8] == '1' and (st[4] or '') ~= ARGV[9] then return {'retry'} end
 local u, n, version = stored_offset(st[1]), count(st[2]), count(st[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local out, wrote, recorded, mine = {}, replay, 0, {}
+local out, wrote, recorded, added, mine = {}, replay, 0, 0, {}
 for i = 0, N - 1 do
   local b = 14 + i * stride
   local fid = ARGV[b + 1]
@@ -144,7 +145,7 @@ for i = 0, N - 1 do
     redis.call('ZADD', KEYS[3], now, fid)
     mine[fid] = true
     if ARGV[b + 2] ~= '' and not replay and history_max > 0 then
-      redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1
+      redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1; added = added + #ARGV[b + 2]
     end
     out[#out + 1] = 'ok'; out[#out + 1] = result
   end
@@ -174,10 +175,17 @@ end
 redis.call('EXPIRE', KEYS[2], fb_ttl)
 redis.call('EXPIRE', KEYS[3], fb_ttl)
 local user_ttl = tonumber(ARGV[6])
-if recorded > 0 then redis.call('LTRIM', KEYS[4], -history_max, -1) end
+if recorded > 0 then  -- the oldest items beyond history_max go, and their bytes with them
+  local extra, freed = redis.call('LLEN', KEYS[4]) - history_max, 0
+  if extra > 0 then
+    for _, item in ipairs(redis.call('LRANGE', KEYS[4], 0, extra - 1)) do freed = freed + #item end
+    redis.call('LTRIM', KEYS[4], -history_max, -1)
+  end
+  if redis.call('INCRBY', KEYS[7], added - freed) < 0 then redis.call('SET', KEYS[7], 0) end
+end
 if user_ttl > 0 then
   redis.call('EXPIRE', KEYS[1], user_ttl)
-  if recorded > 0 then redis.call('EXPIRE', KEYS[4], user_ttl) end
+  if recorded > 0 then redis.call('EXPIRE', KEYS[4], user_ttl); redis.call('EXPIRE', KEYS[7], user_ttl) end
   if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], user_ttl) end
   redis.call('EXPIRE', KEYS[6], user_ttl)
 end
@@ -186,10 +194,11 @@ return out
 
 # One read of a user (one command, one round trip): KEYS as above; ARGV the feedback ids asked about.
 # Returns the state hash's 5 fields (service.state.records.FIELDS), the history's length, whether a
-# context is kept (0/1), then per id its first result or nil.
+# context is kept (0/1), the history's and the context's bytes, then per id its first result or nil.
 READ_USER = r"""
 local st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context', 'updated_at')
-local out = {st[1], st[2], st[3], st[4], st[5], redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5])}
+local out = {st[1], st[2], st[3], st[4], st[5], redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5]),
+             tonumber(redis.call('GET', KEYS[7]) or '0'), redis.call('STRLEN', KEYS[5])}
 if #ARGV > 0 then
   local prev = redis.call('HMGET', KEYS[2], unpack(ARGV))
   for i = 1, #ARGV do out[#out + 1] = prev[i] end

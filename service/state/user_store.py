@@ -38,6 +38,7 @@ from service.core.errors import (FeedbackIdReused, InferenceFailed, StoreUnavail
                                  store_error_summary)
 from service.core.ids import new_feedback_id
 from service.state.connection import connect_redis
+from service.state.tenant_quota import TenantQuota
 from service.state.update_script import APPLY_FEEDBACK, ERASE_USER, READ_USER
 from service.state.records import (
     FIELDS,
@@ -72,6 +73,7 @@ class UserStore:
         max_in_flight: int | None = None,
         feedback_id_max: int = 1000,
         history_max: int = 200,
+        tenant_max_bytes: int = 0,
     ) -> None:
         self.redis = redis
         self.key_schema = KeySchema(prefix, model_version)
@@ -79,6 +81,8 @@ class UserStore:
         self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
         self.feedback_id_max, self.history_max = feedback_id_max, history_max
         self._down_until = 0.0
+        # per-tenant bound on stored bytes (users keyed <tenant>/<id>, auth on); 0: none
+        self.quota = TenantQuota(redis, prefix, tenant_max_bytes, user_ttl_s) if tenant_max_bytes else None
         # The cluster client raises at once when a node's pool is exhausted instead of waiting
         # for a free connection like the standalone pool: callers wait for a permit instead.
         self._permits: contextlib.AbstractAsyncContextManager = (
@@ -99,9 +103,10 @@ class UserStore:
         keys = list(self.keys(user_id))
         raw = await self._call("get", lambda: self.redis.eval(READ_USER, len(keys), *keys, *ids))
         state = self._state(raw[: len(FIELDS)])
-        history_len, context_kept = int(raw[len(FIELDS)]), int(raw[len(FIELDS) + 1])
-        previous = [outcome_from_json(p, applied=False) if p else None for p in raw[len(FIELDS) + 2:]]
-        return Snapshot(state, previous, state is None and (history_len > 0 or context_kept > 0))
+        history_len, context_kept, history_bytes, context_bytes = (int(x) for x in raw[len(FIELDS):len(FIELDS) + 4])
+        previous = [outcome_from_json(p, applied=False) if p else None for p in raw[len(FIELDS) + 4:]]
+        return Snapshot(state, previous, state is None and (history_len > 0 or context_kept > 0), history_bytes,
+                        context_bytes)
 
     # ---- writes ---------------------------------------------------------------------------
     async def apply_labels(
@@ -115,6 +120,7 @@ class UserStore:
         history: Sequence[str | None] | None = None,
         replay: bool = False,
         attempt: str | None = None,
+        stored_bytes: int = 0,
     ) -> list[FeedbackOutcome]:
         """Atomically apply a user's labels in order, each once by its id (one round trip, one
         script run). Raises :class:`ContextChanged` (nothing written) when ``check_context`` and the
@@ -122,8 +128,12 @@ class UserStore:
         user's kept history (None: not recorded). ``replay``: rebuilding a state from that history
         (nothing recorded; a new state takes the kept context). ``attempt``: the token marking
         this call's results (a random one by default): a result it finds with its own token was
-        applied by a resent command, and is reported as applied."""
+        applied by a resent command, and is reported as applied. ``stored_bytes``: what the user's kept
+        history and context hold (read with the state): with a tenant quota, the write is first reserved
+        against it (403 when over, nothing written)."""
         items = list(history) if history is not None else [None] * len(labels)
+        if not replay and any(items):
+            await self._reserve(user_id, stored_bytes + sum(len(item.encode()) for item in items if item))
         args: list[str | int] = [
             self.num_heads,
             repr(float(cfg.tau)),
@@ -162,9 +172,11 @@ class UserStore:
         """The caller's id, or a random one: a command retried after a lost reply applies once either way."""
         return given or new_feedback_id()
 
-    async def set_context(self, user_id: str, context: str | None) -> UserState:
+    async def set_context(self, user_id: str, context: str | None, history_bytes: int = 0) -> UserState:
         """Store (or clear, with None or "") the user's stated preferences, in the state and in the
-        key kept across model versions; returns the new state."""
+        key kept across model versions; returns the new state. ``history_bytes``: what the user's kept
+        history holds (with a tenant quota, the history and the new context are reserved first)."""
+        await self._reserve(user_id, history_bytes + len((context or "").encode()))
         keys = self.keys(user_id)
         state_key = keys.state
 
@@ -208,7 +220,15 @@ class UserStore:
         history and context): one script; True if there was something."""
         keys = list(self.keys(user_id))
         removed = await self._call("delete", lambda: self.redis.eval(ERASE_USER, len(keys), *keys))
+        if self.quota is not None:
+            await self._call("quota", lambda: self.quota.release(user_id))
         return bool(removed)
+
+    async def _reserve(self, user_id: str, bytes_after: int) -> None:
+        """With a tenant quota: the user's bytes after a write, checked and recorded (403 when over)."""
+        if self.quota is not None:
+            quota = self.quota
+            await self._call("quota", lambda: quota.reserve(user_id, bytes_after))
 
     async def ping(self) -> bool:
         """Health check: bypasses the back-off, so readiness notices a returning Redis."""
