@@ -5,7 +5,6 @@ redirect (a 307's Location repeated the key), chosen == rejected is a 422 (was c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,23 +14,16 @@ import httpx
 import pytest
 
 from evaluation.service_process import ServiceProcess
+from tests.helpers import api_keys_setting, bearer
 from tests.integration.conftest import service_on_own_prefix
 
 KEY_A, KEY_A_RO, KEY_B = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a", "a-ro", "b"))
 PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is prime."
 
 
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture(scope="module")
 def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    keys = f"a:read+write:{sha(KEY_A)},a:read:{sha(KEY_A_RO)},b:read+write:{sha(KEY_B)}"
+    keys = api_keys_setting(("a", "read+write", KEY_A), ("a", "read", KEY_A_RO), ("b", "read+write", KEY_B))
     log = tmp_path_factory.mktemp("abuse") / "service.log"
     with service_on_own_prefix("abuse", log, tiny_checkpoint, max_wait_ms=2, auth="on", api_keys=keys,
                                url_keys="true") as proc:

@@ -11,7 +11,6 @@ capped requests fill it as two maximal ones fill the default:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import socket
 import time
 import uuid
@@ -23,6 +22,7 @@ import httpx
 import pytest
 
 from evaluation.service_process import ServiceProcess
+from tests.helpers import api_keys_setting
 from tests.integration.conftest import service_on_own_prefix
 
 KEY_A, KEY_A_RO, KEY_B = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a", "a-ro", "b"))
@@ -30,13 +30,9 @@ BODY_TIMEOUT_S, BUDGET, CAP = 2.0, 4096, 2048
 PROMPT = "Which answer is kinder?"
 
 
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def shared(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    keys = f"a:read+write:{sha(KEY_A)},a:read:{sha(KEY_A_RO)},b:read+write:{sha(KEY_B)}"
+    keys = api_keys_setting(("a", "read+write", KEY_A), ("a", "read", KEY_A_RO), ("b", "read+write", KEY_B))
     log = tmp_path_factory.mktemp("fair") / "service.log"
     with service_on_own_prefix("fair", log, tiny_checkpoint, max_wait_ms=2, auth="on", api_keys=keys,
                                body_timeout_s=BODY_TIMEOUT_S, admission_budget_tokens=BUDGET,

@@ -6,7 +6,6 @@ filled Redis and B got 503)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import redis
 
 from evaluation.service_process import ServiceProcess
+from tests.helpers import api_keys_setting
 from tests.integration.conftest import RedisServer, service_on
 
 pytestmark = pytest.mark.slow
@@ -25,17 +25,13 @@ QUOTA = 400_000  # ~6 kept labels of 64 KB
 PREFIX = "quota"
 
 
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def tenants(tiny_checkpoint: Path, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[ServiceProcess, redis.Redis]]:
     direct = redis.Redis(port=redis_server.port)
     direct.config_set("maxmemory", int(direct.info("memory")["used_memory"]) + (40 << 20))
     log = tmp_path_factory.mktemp("quota") / "service.log"
-    keys = f"a:read+write:{sha(KEY_A)},b:read+write:{sha(KEY_B)}"
+    keys = api_keys_setting(("a", "read+write", KEY_A), ("b", "read+write", KEY_B))
     with service_on(redis_server, tiny_checkpoint, log, auth="on", api_keys=keys, key_prefix=PREFIX,
                     tenant_max_bytes=QUOTA, warmup="false") as proc:
         yield proc, direct
