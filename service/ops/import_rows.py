@@ -116,13 +116,11 @@ def read_file(path: Path, columns: Columns, id_column: str | None, plan: ImportP
 
 
 def usable(pair: PreferencePair) -> tuple[str, str] | None:
-    """(kind, why) when the service could not take this row (its user, or its two responses); None when it can."""
+    """(kind, why) when the service could not take this row's user; None when it can."""
     if pair.user_id is None:
         return "no user id", "no user id"
     if not re.fullmatch(ID_PATTERN, pair.user_id):
         return "bad user id", f"user id {pair.user_id[:40]!r} is not a service id (1-128 of A-Z a-z 0-9 . _ : @ -)"
-    if pair.chosen == pair.rejected:  # the service refuses it (422): no preference
-        return "same responses", "chosen and rejected are the same text"
     return None
 
 
