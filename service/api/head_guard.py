@@ -79,7 +79,8 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():  # kept alive: the next head has its own deadline
+        idle = self.cycle is None or self.cycle.response_complete  # no pipelined request started meanwhile
+        if idle and not self.transport.is_closing():  # kept alive: the next head has its own deadline
             self._head_open = True
             self._arm()
 

@@ -4,7 +4,8 @@ one) and for many labels of one user (POST /v1/users/{id}/feedback:batch), appli
 Two Redis round trips whatever the number of labels: one read (the user's state and which of the
 labels' feedback ids were applied before; the texts are prepared meanwhile), then one run of the
 update script (service/state/update_script.py) with every label not yet applied; none when all
-were, so a retried request costs one read and no embedding. The script applies the labels one
+were, so a retried request costs one read and no embedding. With a tenant quota (auth on), the
+tenant's reserve is one more (service/state/tenant_quota.py), before the script. The script applies the labels one
 after the other, each from the offset the previous one left, exactly as the same labels posted one
 by one would be (the prior logits and per-head losses depend only on the texts and the stated
 context; the Hedge target depends on the weights, which the script carries along).
