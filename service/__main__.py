@@ -60,6 +60,7 @@ def main() -> int:
         return 2
     setup_logging(settings.log_level)
     from service.app import create_app
+    from service.api.head_guard import guarded_http
     from service.api.auth import AuthConfigError
 
     try:
@@ -74,6 +75,7 @@ def main() -> int:
         log_config=log_config(settings.log_level),
         access_log=False,  # the middleware logs each request with its id
         lifespan="on",
+        http=guarded_http(settings.max_header_bytes, settings.header_timeout_s),  # 431, half-sent heads closed
         # the app answers what is left 503 at MICRO_SHUTDOWN_GRACE_S after the signal (service/api/shutdown.py);
         # uvicorn's own limit, counted from the listener's close, only backs that up
         timeout_graceful_shutdown=max(settings.shutdown_grace_s - settings.shutdown_delay_s, 0) + GRACEFUL_SHUTDOWN_S,

@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # /docs: service/api/routes/api_docs.py, from bundled assets (no CDN); no /redoc
         redoc_url=None,
+        # no 307 to the other slash form: its Location would repeat a /k/<key>/ path on a Host-derived origin
+        # (docs/security.md); /get_reward/ and the like are 404
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.runtime = None
@@ -68,9 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.state.grace = GracePeriod(settings.shutdown_grace_s, settings.retry_after_s)
     app.add_middleware(Admission, budget_tokens=settings.admission_budget_tokens, retry_after_s=settings.retry_after_s,
-                       bytes_per_token=settings.admission_bytes_per_token, cap_tokens=settings.admission_cap_tokens)
+                       bytes_per_token=settings.admission_bytes_per_token, cap_tokens=settings.admission_cap_tokens,
+                       tenant_share=settings.admission_tenant_share)
     app.add_middleware(GraceMiddleware, grace=app.state.grace)  # inside RequestContext: its 503s are logged
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, timeout_s=settings.request_timeout_s,
+                       body_timeout_s=settings.body_timeout_s,
                        api_keys=app.state.api_keys, url_keys=settings.url_keys,  # keys checked before any body read
                        trim_after_bytes=settings.trim_after_bytes)
     return app

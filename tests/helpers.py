@@ -4,6 +4,7 @@ backbone (its identity is a hash of its config.json). Tests use the real Redis a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -45,3 +46,17 @@ def make_tiny_checkpoint(directory: Path, *, num_heads: int = TINY_HEADS, seed: 
         metrics={},
     )
     return save_checkpoint(directory, model, config)
+
+
+def key_sha256(key: str) -> str:
+    """What MICRO_API_KEYS holds of an API key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def api_keys_setting(*entries: tuple[str, str, str]) -> str:
+    """MICRO_API_KEYS for (tenant, scopes, key) entries, e.g. ("a", "read+write", key)."""
+    return ",".join(f"{tenant}:{scopes}:{key_sha256(key)}" for tenant, scopes, key in entries)

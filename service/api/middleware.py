@@ -7,7 +7,9 @@
   read, so an unauthenticated client costs no memory (401 / 403; the scope of the route is
   checked again by its dependency); the caller's tenant then scopes the embedding cache;
 - the body-size limit (413: the declared Content-Length before reading, the streamed length
-  while reading) and the request deadline (504); after a large body, freed memory is handed
+  while reading), the body-read deadline (408 and the connection closed: a body that does not
+  arrive holds no task and no socket for long) and the request deadline (504); after a large
+  body, freed memory is handed
   back to the OS (service/core/memory_trim.py);
 - cancellation when the client disconnects after sending its body, so its texts are
   dropped from the batch queue instead of being embedded for nobody;
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import time
 import uuid
@@ -28,7 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import metrics
 from service.api.auth import Caller, bearer_caller, url_key_check
-from service.core.errors import REQUEST_ID_KEY, PayloadTooLarge, RequestTimedOut, ServiceError, problem_response
+from service.core.errors import (REQUEST_ID_KEY, PayloadTooLarge, RequestTimedOut, ServiceError, feedback_ids_of,
+                                 problem_response)
 from service.core.logs import request_id_var, tenant_var
 from service.core.memory_trim import MemoryTrimmer
 from service.core.ids import ID_PATTERN
@@ -44,9 +48,10 @@ class RequestContext:
     """``api_keys``: the app's key table (None: auth off); ``url_keys``: /k/<key>/ routes exist;
     ``trim_after_bytes``: a body at least this large trims the heap once answered (0: never)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float,
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, timeout_s: float, body_timeout_s: float | None = None,
                  api_keys: dict[str, Caller] | None = None, url_keys: bool = False, trim_after_bytes: int = 0) -> None:
         self.app, self.max_body_bytes, self.timeout_s = app, max_body_bytes, timeout_s
+        self.body_timeout_s = body_timeout_s  # None: no body-read deadline but the request's
         self.api_keys, self.url_keys = api_keys, url_keys
         self.trim_after_bytes, self.trimmer = trim_after_bytes, MemoryTrimmer()
 
@@ -77,7 +82,7 @@ class RequestContext:
             if not isinstance(exc, ServiceError):
                 log.exception("unhandled error")
             if not state["started"]:
-                await problem_response(exc, rid)(scope, receive, send_with_id)
+                await problem_response(exc, rid, feedback_ids_of(scope))(scope, receive, send_with_id)
         finally:
             self._record(scope, state, time.perf_counter() - start)
             if self.trim_after_bytes and state["body_bytes"] >= self.trim_after_bytes:
@@ -103,9 +108,10 @@ class RequestContext:
     async def _run(self, scope: Scope, receive: Receive, send: Send, state: dict) -> None:
         """The app in a child task, cancelled when the client leaves or the deadline passes."""
         body_done = asyncio.Event()
+        body_deadline = time.monotonic() + (self.body_timeout_s or math.inf)
 
         async def receive_body() -> Message:
-            message = await receive()
+            message = await self._within(receive, None if body_done.is_set() else body_deadline)
             if message["type"] == "http.request":
                 state["body_bytes"] = received = state["body_bytes"] + len(message.get("body", b""))
                 # chunked bodies: no content-length to check up front. An HTTPException, not a ServiceError:
@@ -139,6 +145,16 @@ class RequestContext:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _within(self, receive: Receive, deadline: float | None) -> Message:
+        """The next message, or a 408 (closing the connection) when the body's deadline passes first."""
+        if deadline is None or deadline == math.inf:
+            return await receive()
+        try:
+            return await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise HTTPException(408, f"the request body did not arrive within {self.body_timeout_s} s",
+                                headers={"Connection": "close"}) from None
 
     def _check_declared_size(self, scope: Scope) -> None:
         """PayloadTooLarge when the declared content-length is over the limit (before any read)."""

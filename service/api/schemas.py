@@ -127,11 +127,17 @@ class NextQueryResponse(BaseModel):
 
 
 class FeedbackLabel(PromptInput):
-    """One label: the prompt (or messages), the preferred and the other response."""
+    """One label: the prompt (or messages), the preferred and the other response (two different texts)."""
 
     chosen: Text = Field(description="The response the user preferred")
-    rejected: Text = Field(description="The response the user liked less")
+    rejected: Text = Field(description="The response the user liked less (not the same text as chosen)")
     feedback_id: FeedbackId | None = None
+
+    @model_validator(mode="after")
+    def _two_responses(self) -> FeedbackLabel:
+        if self.chosen == self.rejected:  # no preference: it would still move the user's weights (422)
+            raise ValueError("chosen and rejected are the same text: a label compares two different responses")
+        return self
 
 
 class FeedbackRequest(FeedbackLabel):
@@ -198,10 +204,13 @@ class UserResponse(BaseModel):
 
 def label_object(value: Any) -> dict[str, Any]:
     """An OpenRLHF label -> the object it holds: a JSON object, or a string holding one; anything
-    else (a plain answer string, a malformed object, None) names no user: {}."""
+    else (a plain answer string, a malformed object, None) names no user: {}. A string nested too
+    deep for the parser is refused (ValueError: a 422 naming the label), never a 500."""
     if isinstance(value, str) and value.lstrip().startswith("{"):
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise ValueError("the label's JSON is nested too deeply") from None
         except ValueError:
             return {}
     return value if isinstance(value, dict) else {}

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import metrics
-from service.core.errors import ShuttingDown, problem_response, request_id_of
+from service.core.errors import ShuttingDown, feedback_ids_of, problem_response, request_id_of
 
 log = logging.getLogger("service.api.shutdown")
 POLL_S = 0.05  # how often the draining flag is looked at (the signal handler only sets a flag)
@@ -96,4 +96,4 @@ class GraceMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics.SHUTDOWN_REJECTED.inc()
-        await problem_response(self.grace.refusal(), request_id_of(scope))(scope, receive, send)
+        await problem_response(self.grace.refusal(), request_id_of(scope), feedback_ids_of(scope))(scope, receive, send)

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)  # HTTP port
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # DEBUG logs texts; never in production
     request_timeout_s: float = Field(60.0, gt=0)  # a request still waiting after this is cancelled (504)
+    # a request's line + headers: over this many bytes 431 and the connection closed (service/api/head_guard.py)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    # a connection whose request line + headers are not all in this long after it opened (or after the previous
+    # response) is closed: half-sent headers hold no socket for long (docs/security.md)
+    header_timeout_s: float = Field(10.0, gt=0)
 
     # ---- model --------------------------------------------------------------------------
     checkpoint: Path = DEFAULT_CHECKPOINT  # heads.safetensors + config.json (relative paths: to the cwd)
@@ -61,6 +66,12 @@ class Settings(BaseSettings):
     # one request's estimate is capped here (half the budget: a maximal request is admitted beside other work; its
     # 256 texts x 256-token window = 65536 real tokens are then under-counted, the cost of never starving it)
     admission_cap_tokens: int = Field(32768, ge=1)
+    # with auth on, one tenant's admitted requests may declare at most this share of the budget (its first request is
+    # always admitted): another tenant's small requests still fit beside one tenant's maximal ones
+    admission_tenant_share: float = Field(0.5, gt=0, le=1)
+    # a request body not all received this long after the request's head is answered 408 (the connection closed);
+    # bodies are charged to the admission budget as they arrive, so a slow one holds nothing meanwhile
+    body_timeout_s: float = Field(20.0, gt=0)
     # LRU of embeddings by (tenant, text) hash (~1.5 KB each at d=384); per tenant, so one tenant cannot time whether
     # another scored a text; 0 = off
     embed_cache_size: int = Field(16384, ge=0)
@@ -81,6 +92,10 @@ class Settings(BaseSettings):
     feedback_id_max: int = Field(1000, ge=1)
     # a user's last labelled pairs (texts) kept outside the model version, replayed after a model upgrade
     history_max: int = Field(200, ge=0)
+    # with auth on, the bytes one tenant's users may keep (labels' texts in their histories, each item at most 64 KB,
+    # and stated contexts); a write that would go over is refused 403, nothing written (service/state/tenant_quota.py).
+    # 0 = no quota. Set it below Redis' maxmemory divided by the tenants that share it
+    tenant_max_bytes: int = Field(1 << 30, ge=0)
 
     # ---- auth (docs/api.md#authentication) ------------------------------------------------
     # on: /v1/* and /get_reward need Authorization: Bearer <key>, user ids are namespaced by the key's tenant;

@@ -11,6 +11,7 @@ the middleware. No other service module is imported here: every layer may raise 
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -22,6 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("service.core.errors")
 PROBLEM_TYPE = "application/problem+json"
 REQUEST_ID_KEY = "request_id"  # the key of scope["state"] that holds the request id
+# the key of scope["state"] that holds a feedback request's ids (the client's, or the service's for labels sent
+# without one): a 5xx's body gives them back, so that a retry with them applies each label at most once
+FEEDBACK_IDS_KEY = "feedback_ids"
 INTERNAL_DETAIL = "internal error; see the server log"  # what a client learns of an unexpected error
 
 
@@ -66,6 +70,20 @@ class ContextConflict(ServiceError, status=409, title="The user's context kept c
     """A feedback raced context changes more often than the engine retries."""
 
 
+class QuotaExceeded(ServiceError, status=403, title="Tenant storage quota exceeded"):
+    """The tenant's users hold MICRO_TENANT_MAX_BYTES already: a write that adds bytes is refused (not retried)."""
+
+
+class FeedbackIdReused(ServiceError, status=409, title="feedback_id reused with another label"):
+    """A feedback_id already applied (or twice in one batch) with another prompt, responses or context."""
+
+
+def reused_id_detail(feedback_id: str) -> str:
+    """The 409's detail: the id is the client's own (checked against the id pattern), no text of the label."""
+    return (f"feedback_id {feedback_id!r} was applied with another label; nothing was applied. Reuse an id only to "
+            "retry the same label")
+
+
 class QueueFull(ServiceError, status=429, title="Server busy: inference queue full"):
     """More texts wait for the model than the queue holds."""
 
@@ -90,14 +108,32 @@ class RequestTimedOut(ServiceError, status=504, title="Request took too long"):
     """No answer within the request deadline."""
 
 
+def store_error_summary(exc: BaseException) -> str:
+    """What a log line above DEBUG or an error body may say of a Redis client error: its class and, for an
+    error reply, Redis's code (OOM, READONLY, BUSY...), never its message: redis-py quotes a failed pipeline
+    command whole ("Command # 1 (HSET <key> context <the user's words>) of pipeline caused error: ...")."""
+    reply = str(exc).rsplit("caused error: ", 1)[-1]
+    code = reply.split(" ", 1)[0]
+    return f"{type(exc).__name__} {code}" if re.fullmatch(r"[A-Z]{2,16}", code) else type(exc).__name__
+
+
 def request_id_of(scope: Any) -> str | None:
     """The request id the middleware keeps in the ASGI scope's state (None outside a request)."""
     state = scope.get("state") if isinstance(scope, dict) else None
     return state.get(REQUEST_ID_KEY) if isinstance(state, dict) else None
 
 
-def problem_response(exc: Exception, request_id: str | None = None) -> JSONResponse:
-    """Any exception -> its problem+json response (an unexpected one -> 500 without internals)."""
+def feedback_ids_of(scope: Any) -> list[str] | None:
+    """The ids of the labels a feedback request is applying (None outside one)."""
+    state = scope.get("state") if isinstance(scope, dict) else None
+    return state.get(FEEDBACK_IDS_KEY) if isinstance(state, dict) else None
+
+
+def problem_response(exc: Exception, request_id: str | None = None, feedback_ids: list[str] | None = None
+                     ) -> JSONResponse:
+    """Any exception -> its problem+json response (an unexpected one -> 500 without internals).
+    ``feedback_ids``: a feedback request's ids; a 5xx gives them back (its labels may have been applied:
+    retried with these ids, each applies at most once)."""
     errors: list[dict[str, Any]] | None = None
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
@@ -111,12 +147,16 @@ def problem_response(exc: Exception, request_id: str | None = None) -> JSONRespo
         detail = f"invalid fields: {', '.join(e['field'] for e in errors[:5])}"
     elif isinstance(exc, StarletteHTTPException):
         status, detail = exc.status_code, str(exc.detail)
+        headers.update(exc.headers or {})
         title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     else:
         status, title, detail = ServiceError.status, ServiceError.title, INTERNAL_DETAIL
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if errors is not None:
         body["errors"] = errors
+    if feedback_ids is not None and status >= 500:
+        body["feedback_ids"] = feedback_ids
+        body["detail"] = f"{detail} (retry with these feedback_ids: each label applies at most once)"
     body["request_id"] = request_id
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
@@ -133,7 +173,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ServiceError) and exc.status >= 500:
         log.warning("request failed: %s", exc.detail, extra={"status": exc.status})
-    return problem_response(exc, request_id_of(request.scope))
+    return problem_response(exc, request_id_of(request.scope), feedback_ids_of(request.scope))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -83,8 +83,8 @@ class RewardEngine:
         return state
 
     async def set_context(self, user_id: str, context: str | None) -> UserState:
-        await self.history.snapshot(user_id)  # a state kept from another model version is rebuilt first
-        return await self.store.set_context(user_id, context)
+        snapshot = await self.history.snapshot(user_id)  # a state kept from another model version is rebuilt first
+        return await self.store.set_context(user_id, context, history_bytes=snapshot.history_bytes)
 
     async def forget(self, user_id: str) -> bool:
         """Erase the user's state, remembered feedback ids, kept history and context."""

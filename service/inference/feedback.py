@@ -4,7 +4,8 @@ one) and for many labels of one user (POST /v1/users/{id}/feedback:batch), appli
 Two Redis round trips whatever the number of labels: one read (the user's state and which of the
 labels' feedback ids were applied before; the texts are prepared meanwhile), then one run of the
 update script (service/state/update_script.py) with every label not yet applied; none when all
-were, so a retried request costs one read and no embedding. The script applies the labels one
+were, so a retried request costs one read and no embedding. With a tenant quota (auth on), the
+tenant's reserve is one more (service/state/tenant_quota.py), before the script. The script applies the labels one
 after the other, each from the offset the previous one left, exactly as the same labels posted one
 by one would be (the prior logits and per-head losses depend only on the texts and the stated
 context; the Hedge target depends on the weights, which the script carries along).
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.core.errors import ContextConflict, StoreUnavailable
+from service.core.errors import ContextConflict, FeedbackIdReused, StoreUnavailable, reused_id_detail
 from service.inference.preference_label import Label
 from service.state.records import ContextChanged, FeedbackOutcome
 
@@ -71,6 +72,7 @@ class FeedbackWriter:
     async def _apply(self, user_id: str, labels: Sequence[Label], ids: list[str]) -> FeedbackOutcomes:
         snapshot, prepared = await asyncio.gather(self.history.snapshot(user_id, ids), self.terms.prepare(labels))
         state, results = snapshot.state, list(snapshot.previous)
+        refuse_reused_ids(ids, [label.digest() for label in labels], results)
         for _ in range(CONTEXT_RETRIES):
             todo = [i for i, r in enumerate(results) if r is None]
             if not todo:
@@ -83,6 +85,7 @@ class FeedbackWriter:
                     user_id, terms, self.routing, expected_context=stored,
                     check_context=any(labels[i].context is None for i in todo),
                     history=[labels[i].to_history(ids[i]) for i in todo],
+                    stored_bytes=snapshot.history_bytes + snapshot.context_bytes,
                 )
             except ContextChanged:
                 snapshot = await self.history.snapshot(user_id, ids)
@@ -98,3 +101,13 @@ class FeedbackWriter:
         last = max(done, key=lambda r: r.version)
         current = (state.n_feedback, state.version) if state and not applied else (last.n_feedback, last.version)
         return FeedbackOutcomes(done, applied, len(done) - applied, *current)
+
+
+def refuse_reused_ids(ids: Sequence[str], digests: Sequence[str], previous: Sequence[FeedbackOutcome | None]) -> None:
+    """409 before any write when an id was applied with another label, or comes twice in the call with two
+    labels (the update script checks the same again, atomically, for a write racing this read)."""
+    first: dict[str, str] = {}
+    for feedback_id, digest, prev in zip(ids, digests, previous, strict=True):
+        kept = prev.digest if prev is not None and prev.digest else first.setdefault(feedback_id, digest)
+        if kept != digest:
+            raise FeedbackIdReused(reused_id_detail(feedback_id))

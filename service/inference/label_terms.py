@@ -50,9 +50,9 @@ class LabelTermsMaker:
         )  # (B, D), (2B + 2C, D)
         offsets = statements.offsets(self.model, self.routing, emb[len(pair_texts) :])
         out = []
-        for i, (feedback_id, context) in enumerate(zip(ids, routed)):
+        for i, (label, feedback_id, context) in enumerate(zip(labels, ids, routed)):
             prior_logits, losses = feedback_terms(
                 self.model, prompt_emb[i : i + 1], emb[2 * i : 2 * i + 2], offsets[context] if context else None
             )  # (K,), (K,)
-            out.append(LabelTerms(feedback_id, prior_logits.tolist(), losses.tolist()))
+            out.append(LabelTerms(feedback_id, prior_logits.tolist(), losses.tolist(), label.digest()))
         return out

@@ -80,6 +80,7 @@ def _store(settings: Settings, config: CheckpointConfig) -> UserStore:
         user_ttl_s=settings.user_ttl_s, feedback_id_ttl_s=settings.feedback_id_ttl_s, backoff_s=settings.redis_backoff_s,
         max_in_flight=settings.redis_max_connections if settings.redis_cluster else None,  # see UserStore
         feedback_id_max=settings.feedback_id_max, history_max=settings.history_max,
+        tenant_max_bytes=settings.tenant_max_bytes,
     )
 
 

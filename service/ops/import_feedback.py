@@ -9,7 +9,8 @@ apply). Files are read as ``python -m model.train --data`` reads them (service/o
   (and the server's MICRO_MAX_FEEDBACK_ITEMS); each batch is one atomic script run in Redis;
 - idempotent and resumable: every row has a stable feedback id, so re-running the same import
   (after a failure, or to add rows appended since) applies only what is not there yet, and
-  reports it as "already present". The service remembers ids for MICRO_FEEDBACK_ID_TTL_S (a day
+  reports it as "already present" (also a row of an id column edited since: the service's 409
+  for an id reused with another label makes that batch go one label at a time). The service remembers ids for MICRO_FEEDBACK_ID_TTL_S (a day
   by default): re-running after that applies the rows again (docs/data.md);
 - exit 2 on bad input (nothing sent), 1 when the server refuses or cannot be reached (re-run
   to resume), 0 otherwise.
@@ -30,6 +31,7 @@ import httpx
 from tqdm import tqdm
 
 from model.pair_files import DataError
+from service.core.errors import FeedbackIdReused
 from model.pair_shapes import Columns
 from service.ops.import_rows import ImportPlan, ImportRow, ServerLimits, drop_over_limits, plan_import
 
@@ -70,11 +72,18 @@ class FeedbackSender:
         return self._request("GET", "/v1/model").json()["limits"]
 
     def send(self, user_id: str, items: Sequence[dict]) -> list[bool]:
-        """One batch of one user's labels -> per label, whether this call applied it."""
-        reply = self._request("POST", f"/v1/users/{quote(user_id, safe='')}/feedback:batch", {"items": list(items)})
+        """One batch of one user's labels -> per label, whether this call applied it. A row whose id was
+        applied with another content (edited since: the server's 409, nothing of the batch applied) is
+        already present: the batch is then sent one label at a time, each such row counted so."""
+        path = f"/v1/users/{quote(user_id, safe='')}/feedback:batch"
+        reply = self._request("POST", path, {"items": list(items)}, edited_ok=True)
+        if id_reused(reply):
+            if len(items) == 1:
+                return [False]
+            return [applied for item in items for applied in self.send(user_id, [item])]
         return [bool(r["applied"]) for r in reply.json()["results"]]
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+    def _request(self, method: str, path: str, body: dict | None = None, edited_ok: bool = False) -> httpx.Response:
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
@@ -84,12 +93,20 @@ class FeedbackSender:
                     raise ImportFailed(f"{self.http.base_url} cannot be reached: {type(exc).__name__}: {exc}") from exc
                 time.sleep(min(MAX_WAIT_S, 0.5 * 2**attempt))
                 continue
-            if reply.is_success:
+            if reply.is_success or (edited_ok and id_reused(reply)):
                 return reply
             if last or reply.status_code not in RETRY_STATUSES:
                 raise ImportFailed(f"{method} {path}: {reply.status_code} {problem_text(reply)}")
             time.sleep(min(MAX_WAIT_S, float(reply.headers.get("retry-after") or 0.5 * 2**attempt)))
         raise AssertionError("unreachable")
+
+
+def id_reused(reply: httpx.Response) -> bool:
+    """The service's 409 for a feedback_id applied before with another label (not its other 409s)."""
+    try:
+        return reply.status_code == 409 and reply.json().get("title") == FeedbackIdReused.title
+    except ValueError:
+        return False
 
 
 def problem_text(reply: httpx.Response) -> str:

@@ -28,6 +28,7 @@ class FeedbackOutcome:
     version: int
     offset: list[float]  # (K,) u'
     applied: bool  # False when this feedback_id had been applied before (the first result is returned)
+    digest: str | None = None  # the applied label's digest (None in results stored before digests were kept)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LabelTerms:
     feedback_id: str  # idempotency key (store-generated when the caller gave none)
     prior_logits: list[float]  # (K,) z = R p + b (+ stated-context offset) for the prompt
     losses: list[float]  # (K,) L_k = -log sigmoid(r_k(chosen) - r_k(rejected))
+    digest: str = ""  # what the label says, hashed (Label.digest): its id reused with another label is a 409
 
 
 class ContextChanged(Exception):
@@ -51,6 +53,8 @@ class UserKeys(NamedTuple):
     feedback_times: str  # zset: feedback_id -> time (forgets ids after a TTL or beyond the last N)
     history: str  # list: the user's last labelled pairs (JSON), kept across model versions
     context: str  # string: the user's stated preferences, kept across model versions
+    versions: str  # set: the user's state keys under every model version written (an erase deletes them all)
+    history_bytes: str  # string: the bytes the history list holds (its items' lengths, kept with it)
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,15 @@ class Snapshot:
     state: UserState | None
     previous: list[FeedbackOutcome | None]  # per asked id: its first outcome, None if never applied
     rebuild: bool  # no state under this version, but labelled pairs or a context kept from another
+    history_bytes: int = 0  # bytes of the user's kept history
+    context_bytes: int = 0  # bytes of the user's kept context
 
 
 @dataclass(frozen=True)
 class KeySchema:
     """The one definition of the key layout: ``<prefix>:<model version>:{<user>}`` + ``:fb``, ``:fbt``;
-    outside the model version, ``<prefix>:users:{<user>}:history`` and ``:context``. Every key of a
+    outside the model version, ``<prefix>:users:{<user>}:history``, ``:context`` and ``:versions`` (the
+    user's state keys under every version, so that an erase reaches them all). Every key of a
     user carries the hash tag ``{<user>}``: one Redis Cluster slot."""
 
     prefix: str
@@ -80,7 +87,8 @@ class KeySchema:
     def user(self, user_id: str) -> UserKeys:
         state = f"{self.namespace}:{{{user_id}}}"
         kept = f"{self.prefix}:users:{{{user_id}}}"
-        return UserKeys(state, state + ":fb", state + ":fbt", kept + ":history", kept + ":context")
+        return UserKeys(state, state + ":fb", state + ":fbt", kept + ":history", kept + ":context", kept + ":versions",
+                        kept + ":history_bytes")
 
 
 def state_from_raw(raw: list | None, num_heads: int) -> tuple[UserState | None, bool]:
@@ -133,4 +141,5 @@ def outcome_from_json(payload: str, *, applied: bool) -> FeedbackOutcome:
         version=int(data["version"]),
         offset=data["offset"],
         applied=applied,
+        digest=data.get("digest"),
     )

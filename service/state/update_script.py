@@ -27,15 +27,21 @@ model replays it (service/inference/user_history.py; replay mode records nothing
 from the kept context).
 
 KEYS: a user's keys in the order of service.state.records.UserKeys: 1 state hash, 2 feedback
-      results hash (id -> result), 3 feedback times zset, 4 history list, 5 context string.
+      results hash (id -> result), 3 feedback times zset, 4 history list, 5 context string,
+      6 the set of the user's state keys under every model version (what an erase deletes),
+      7 the history's bytes (the sum of its items' lengths; what the tenant quota counts).
 ARGV: 1 K, 2 tau, 3 eta, 4 mode, 5 max_abs_offset, 6 user ttl s (0: none), 7 feedback id ttl s,
       8 "1" to require the stored context to equal ARGV[9], 9 context, 10 N labels,
       11 history max (items kept), 12 feedback id max (ids kept), 13 attempt token,
       14 "1" replay (a new state takes the kept context; no history written);
-      then per label i = 0..N-1, at b = 14 + i * (2 + 2K): b+1 feedback id, b+2 history item
-      ("" for none), b+3..b+2+K prior logits z, b+3+K..b+2+2K losses L.
-Returns {"retry"} when the context check fails (nothing written), else per label in order
-{status, result json}, flattened: status "ok" (applied by this call) or "dup" (the first result).
+      then per label i = 0..N-1, at b = 14 + i * (3 + 2K): b+1 feedback id, b+2 history item
+      ("" for none), b+3 the label's digest ("" for none), b+4..b+3+K prior logits z,
+      b+4+K..b+3+2K losses L.
+Returns {"retry"} when the context check fails (nothing written), {"conflict", id} when an id was
+applied before (or comes twice in the call) with another digest (nothing written), else per label
+in order {status, result json}, flattened: status "ok" (applied by this call) or "dup" (the first
+result). A result stored without a digest (before digests were kept), or a label without one, is
+never a conflict.
 """
 
 APPLY_FEEDBACK = r"""
@@ -99,14 +105,27 @@ local function step(u, z, L)
   return log_w, out
 end
 
+local stride = 3 + 2 * K
+local seen = {}  -- id -> digest earlier in this call
+for i = 0, N - 1 do  -- an id reused with another label: refused before anything is written
+  local b = 14 + i * stride
+  local fid, digest = ARGV[b + 1], ARGV[b + 3]
+  if digest ~= '' then
+    local prev = redis.call('HGET', KEYS[2], fid)
+    local kept = prev and string.match(prev, '"digest":"(%x+)"') or seen[fid]
+    if kept and kept ~= digest then return {'conflict', fid} end
+    seen[fid] = seen[fid] or digest
+  end
+end
+
 local st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context')
 if ARGV[8] == '1' and (st[4] or '') ~= ARGV[9] then return {'retry'} end
 local u, n, version = stored_offset(st[1]), count(st[2]), count(st[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local out, wrote, recorded, mine = {}, replay, 0, {}
+local out, wrote, recorded, added, mine = {}, replay, 0, 0, {}
 for i = 0, N - 1 do
-  local b = 14 + i * (2 + 2 * K)
+  local b = 14 + i * stride
   local fid = ARGV[b + 1]
   local prev = redis.call('HGET', KEYS[2], fid)
   if prev then
@@ -115,17 +134,18 @@ for i = 0, N - 1 do
     out[#out + 1] = ours and 'ok' or 'dup'; out[#out + 1] = prev
   else
     local z, L = {}, {}
-    for k = 1, K do z[k] = tonumber(ARGV[b + 2 + k]); L[k] = tonumber(ARGV[b + 2 + K + k]) end
+    for k = 1, K do z[k] = tonumber(ARGV[b + 3 + k]); L[k] = tonumber(ARGV[b + 3 + K + k]) end
     local log_w, new = step(u, z, L)
     u, n, version, wrote = new, n + 1, version + 1, true
     local result = '{"weights_before":' .. json(exps(log_w)) .. ',"weights_after":'
       .. json(exps(log_softmax(plus(z, u)))) .. ',"n_feedback":' .. n .. ',"version":' .. version
-      .. ',"offset":' .. json(u) .. ',' .. mark .. '}'
+      .. ',"offset":' .. json(u) .. ',' .. mark
+      .. (ARGV[b + 3] ~= '' and (',"digest":"' .. ARGV[b + 3] .. '"') or '') .. '}'
     redis.call('HSET', KEYS[2], fid, result)
     redis.call('ZADD', KEYS[3], now, fid)
     mine[fid] = true
     if ARGV[b + 2] ~= '' and not replay and history_max > 0 then
-      redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1
+      redis.call('RPUSH', KEYS[4], ARGV[b + 2]); recorded = recorded + 1; added = added + #ARGV[b + 2]
     end
     out[#out + 1] = 'ok'; out[#out + 1] = result
   end
@@ -139,6 +159,7 @@ end
 if version == 0 then version = 1 end  -- a replay that applied nothing still creates the state
 redis.call('HSET', KEYS[1], 'offset', json(u), 'n', n, 'version', version,
            'updated_at', string.format('%.6f', now))
+redis.call('SADD', KEYS[6], KEYS[1])
 local fb_ttl = tonumber(ARGV[7])
 local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - fb_ttl, 'LIMIT', 0, 1000)
 if #old > 0 then
@@ -154,24 +175,44 @@ end
 redis.call('EXPIRE', KEYS[2], fb_ttl)
 redis.call('EXPIRE', KEYS[3], fb_ttl)
 local user_ttl = tonumber(ARGV[6])
-if recorded > 0 then redis.call('LTRIM', KEYS[4], -history_max, -1) end
+if recorded > 0 then  -- the oldest items beyond history_max go, and their bytes with them
+  local extra, freed = redis.call('LLEN', KEYS[4]) - history_max, 0
+  if extra > 0 then
+    for _, item in ipairs(redis.call('LRANGE', KEYS[4], 0, extra - 1)) do freed = freed + #item end
+    redis.call('LTRIM', KEYS[4], -history_max, -1)
+  end
+  if redis.call('INCRBY', KEYS[7], added - freed) < 0 then redis.call('SET', KEYS[7], 0) end
+end
 if user_ttl > 0 then
   redis.call('EXPIRE', KEYS[1], user_ttl)
-  if recorded > 0 then redis.call('EXPIRE', KEYS[4], user_ttl) end
+  if recorded > 0 then redis.call('EXPIRE', KEYS[4], user_ttl); redis.call('EXPIRE', KEYS[7], user_ttl) end
   if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], user_ttl) end
+  redis.call('EXPIRE', KEYS[6], user_ttl)
 end
 return out
 """
 
 # One read of a user (one command, one round trip): KEYS as above; ARGV the feedback ids asked about.
 # Returns the state hash's 5 fields (service.state.records.FIELDS), the history's length, whether a
-# context is kept (0/1), then per id its first result or nil.
+# context is kept (0/1), the history's and the context's bytes, then per id its first result or nil.
 READ_USER = r"""
 local st = redis.call('HMGET', KEYS[1], 'offset', 'n', 'version', 'context', 'updated_at')
-local out = {st[1], st[2], st[3], st[4], st[5], redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5])}
+local out = {st[1], st[2], st[3], st[4], st[5], redis.call('LLEN', KEYS[4]), redis.call('EXISTS', KEYS[5]),
+             tonumber(redis.call('GET', KEYS[7]) or '0'), redis.call('STRLEN', KEYS[5])}
 if #ARGV > 0 then
   local prev = redis.call('HMGET', KEYS[2], unpack(ARGV))
   for i = 1, #ARGV do out[#out + 1] = prev[i] end
 end
 return out
+"""
+
+# Erase a user (DELETE /v1/users/{id}): KEYS as above. Every model version's state, feedback results and
+# times (the state keys listed in KEYS[6]; the others are the state key + ":fb" / ":fbt", all in the user's
+# hash slot), then the keys given. Returns the number of keys deleted.
+ERASE_USER = r"""
+local n = 0
+for _, state in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+  n = n + redis.call('DEL', state, state .. ':fb', state .. ':fbt')
+end
+return n + redis.call('DEL', unpack(KEYS))
 """

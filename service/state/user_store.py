@@ -34,9 +34,12 @@ from redis.asyncio import Redis
 
 from model.routing import RoutingConfig
 from service.core import metrics
-from service.core.errors import InferenceFailed, StoreUnavailable
+from service.core.errors import (FeedbackIdReused, InferenceFailed, StoreUnavailable, reused_id_detail,
+                                 store_error_summary)
+from service.core.ids import new_feedback_id
 from service.state.connection import connect_redis
-from service.state.update_script import APPLY_FEEDBACK, READ_USER
+from service.state.tenant_quota import TenantQuota
+from service.state.update_script import APPLY_FEEDBACK, ERASE_USER, READ_USER
 from service.state.records import (
     FIELDS,
     ContextChanged,
@@ -70,6 +73,7 @@ class UserStore:
         max_in_flight: int | None = None,
         feedback_id_max: int = 1000,
         history_max: int = 200,
+        tenant_max_bytes: int = 0,
     ) -> None:
         self.redis = redis
         self.key_schema = KeySchema(prefix, model_version)
@@ -77,6 +81,8 @@ class UserStore:
         self.user_ttl_s, self.feedback_id_ttl_s, self.backoff_s = user_ttl_s, feedback_id_ttl_s, backoff_s
         self.feedback_id_max, self.history_max = feedback_id_max, history_max
         self._down_until = 0.0
+        # per-tenant bound on stored bytes (users keyed <tenant>/<id>, auth on); 0: none
+        self.quota = TenantQuota(redis, prefix, tenant_max_bytes, user_ttl_s) if tenant_max_bytes else None
         # The cluster client raises at once when a node's pool is exhausted instead of waiting
         # for a free connection like the standalone pool: callers wait for a permit instead.
         self._permits: contextlib.AbstractAsyncContextManager = (
@@ -97,9 +103,10 @@ class UserStore:
         keys = list(self.keys(user_id))
         raw = await self._call("get", lambda: self.redis.eval(READ_USER, len(keys), *keys, *ids))
         state = self._state(raw[: len(FIELDS)])
-        history_len, context_kept = int(raw[len(FIELDS)]), int(raw[len(FIELDS) + 1])
-        previous = [outcome_from_json(p, applied=False) if p else None for p in raw[len(FIELDS) + 2:]]
-        return Snapshot(state, previous, state is None and (history_len > 0 or context_kept > 0))
+        history_len, context_kept, history_bytes, context_bytes = (int(x) for x in raw[len(FIELDS):len(FIELDS) + 4])
+        previous = [outcome_from_json(p, applied=False) if p else None for p in raw[len(FIELDS) + 4:]]
+        return Snapshot(state, previous, state is None and (history_len > 0 or context_kept > 0), history_bytes,
+                        context_bytes)
 
     # ---- writes ---------------------------------------------------------------------------
     async def apply_labels(
@@ -113,6 +120,7 @@ class UserStore:
         history: Sequence[str | None] | None = None,
         replay: bool = False,
         attempt: str | None = None,
+        stored_bytes: int = 0,
     ) -> list[FeedbackOutcome]:
         """Atomically apply a user's labels in order, each once by its id (one round trip, one
         script run). Raises :class:`ContextChanged` (nothing written) when ``check_context`` and the
@@ -120,8 +128,12 @@ class UserStore:
         user's kept history (None: not recorded). ``replay``: rebuilding a state from that history
         (nothing recorded; a new state takes the kept context). ``attempt``: the token marking
         this call's results (a random one by default): a result it finds with its own token was
-        applied by a resent command, and is reported as applied."""
+        applied by a resent command, and is reported as applied. ``stored_bytes``: what the user's kept
+        history and context hold (read with the state): with a tenant quota, the write is first reserved
+        against it (403 when over, nothing written)."""
         items = list(history) if history is not None else [None] * len(labels)
+        if not replay and any(items):
+            await self._reserve(user_id, stored_bytes + sum(len(item.encode()) for item in items if item))
         args: list[str | int] = [
             self.num_heads,
             repr(float(cfg.tau)),
@@ -144,23 +156,27 @@ class UserStore:
             terms = [float(x) for x in (*label.prior_logits, *label.losses)]
             if not all(math.isfinite(x) for x in terms):  # never reaches a user's stored offset
                 raise InferenceFailed("the model gave non-finite values for this pair; nothing was stored")
-            args += [label.feedback_id, item or "", *[repr(x) for x in terms]]
+            args += [label.feedback_id, item or "", label.digest, *[repr(x) for x in terms]]
         keys = list(self.keys(user_id))
         # EVAL with the script's text, not EVALSHA: always one round trip (EVALSHA costs two more, SCRIPT LOAD
         # and a retry, whenever Redis has lost its script cache: restart, failover); Redis still compiles it once
         reply = await self._call("feedback", lambda: self.redis.eval(APPLY_FEEDBACK, len(keys), *keys, *args))
         if reply and reply[0] == "retry":
             raise ContextChanged(user_id)
+        if reply and reply[0] == "conflict":
+            raise FeedbackIdReused(reused_id_detail(reply[1]))
         return [outcome_from_json(reply[i + 1], applied=reply[i] == "ok") for i in range(0, len(reply), 2)]
 
     @staticmethod
     def feedback_id(given: str | None) -> str:
         """The caller's id, or a random one: a command retried after a lost reply applies once either way."""
-        return given or f"auto-{uuid.uuid4().hex}"
+        return given or new_feedback_id()
 
-    async def set_context(self, user_id: str, context: str | None) -> UserState:
+    async def set_context(self, user_id: str, context: str | None, history_bytes: int = 0) -> UserState:
         """Store (or clear, with None or "") the user's stated preferences, in the state and in the
-        key kept across model versions; returns the new state."""
+        key kept across model versions; returns the new state. ``history_bytes``: what the user's kept
+        history holds (with a tenant quota, the history and the new context are reserved first)."""
+        await self._reserve(user_id, history_bytes + len((context or "").encode()))
         keys = self.keys(user_id)
         state_key = keys.state
 
@@ -174,8 +190,10 @@ class UserStore:
                 pipe.delete(keys.context)
             pipe.hincrby(state_key, "version", 1)
             pipe.hset(state_key, "updated_at", f"{time.time():.6f}")
+            pipe.sadd(keys.versions, state_key)
             if self.user_ttl_s:
                 pipe.expire(state_key, self.user_ttl_s)
+                pipe.expire(keys.versions, self.user_ttl_s)
             pipe.hmget(state_key, FIELDS)
             return await pipe.execute()
 
@@ -198,10 +216,19 @@ class UserStore:
         return list(items), context or None
 
     async def delete(self, user_id: str) -> bool:
-        """Erase everything stored about the user (this version's state and ids, the kept history
-        and context); True if there was something."""
-        removed = await self._call("delete", lambda: self.redis.delete(*self.keys(user_id)))
+        """Erase everything stored about the user (every model version's state and ids, the kept
+        history and context): one script; True if there was something."""
+        keys = list(self.keys(user_id))
+        removed = await self._call("delete", lambda: self.redis.eval(ERASE_USER, len(keys), *keys))
+        if self.quota is not None:
+            await self._call("quota", lambda: self.quota.release(user_id))
         return bool(removed)
+
+    async def _reserve(self, user_id: str, bytes_after: int) -> None:
+        """With a tenant quota: the user's bytes after a write, checked and recorded (403 when over)."""
+        if self.quota is not None:
+            quota = self.quota
+            await self._call("quota", lambda: quota.reserve(user_id, bytes_after))
 
     async def ping(self) -> bool:
         """Health check: bypasses the back-off, so readiness notices a returning Redis."""
@@ -232,15 +259,23 @@ class UserStore:
                 OSError) as exc:
             metrics.REDIS_ERRORS.labels(op).inc()
             self._down_until = time.monotonic() + self.backoff_s
-            log.warning("redis %s failed: %s: %s", op, exc.__class__.__name__, exc, extra={"op": op})
-            raise StoreUnavailable(f"Redis is unreachable ({exc.__class__.__name__}); retry later",
+            self._log_failure(op, exc, logging.WARNING)
+            raise StoreUnavailable(f"Redis is unreachable ({store_error_summary(exc)}); retry later",
                                    retry_after_s=1) from exc
         except rexc.RedisError as exc:
             metrics.REDIS_ERRORS.labels(op).inc()
-            log.error("redis %s error: %s", op, exc, extra={"op": op})
-            raise StoreUnavailable(f"Redis refused the operation: {exc}", retry_after_s=1) from exc
+            self._log_failure(op, exc, logging.ERROR)
+            raise StoreUnavailable(f"Redis refused the operation ({store_error_summary(exc)}); retry later",
+                                   retry_after_s=1) from None  # its message quotes the command: keys, texts
         metrics.REDIS_DURATION.labels(op).observe(time.perf_counter() - start)
         return result
+
+    @staticmethod
+    def _log_failure(op: str, exc: BaseException, level: int) -> None:
+        """The one log of a Redis error: its class and code at ``level``; its message (it may quote a
+        command: keys, users' texts) only at DEBUG."""
+        log.log(level, "redis %s failed: %s", op, store_error_summary(exc), extra={"op": op})
+        log.debug("redis %s failed: %r", op, exc, extra={"op": op})
 
     def _state(self, raw: list | None) -> UserState | None:
         state, repaired = state_from_raw(raw, self.num_heads)

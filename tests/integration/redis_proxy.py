@@ -1,10 +1,13 @@
 """A TCP proxy in front of a Redis server that records every round trip: the commands a client
-sends before it reads the reply (a pipeline of several commands is one round trip)."""
+sends before it reads the reply (a pipeline of several commands is one round trip). It can also
+hold back the replies to requests holding some bytes (``stall``): Redis has done the work, the
+client times out waiting for the answer, as when Redis stalls between a read and a write."""
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from evaluation.service_process import free_port
 
@@ -32,12 +35,17 @@ class RoundTripProxy:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._requests: list[bytearray] = []
         self._lock = threading.Lock()
+        self._stall: tuple[bytes, float] | None = None
         self._listener = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, daemon=True).start()
 
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    def stall(self, marker: bytes | None, seconds: float = 0.0) -> None:
+        """From now on, hold the reply to a request holding ``marker`` for ``seconds`` (None: stop)."""
+        self._stall = (marker, seconds) if marker else None
 
     def round_trips(self) -> list[list[str]]:
         """The command names of each round trip since the last reset, connection handshakes left out."""
@@ -72,8 +80,14 @@ class RoundTripProxy:
     def _pump_replies(self, server: socket.socket, client: socket.socket, state: dict) -> None:
         while data := _recv(server):
             with self._lock:
-                state["pending"] = None
-            client.sendall(data)
+                request, state["pending"] = state["pending"], None
+            stall = self._stall
+            if stall and request is not None and stall[0] in request:
+                time.sleep(stall[1])
+            try:
+                client.sendall(data)
+            except OSError:  # the client gave up waiting (a stalled reply)
+                break
         client.close()
 
 

@@ -4,7 +4,6 @@ read, change nor erase tenant A's user of the same id)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -19,19 +18,11 @@ import redis
 from model.paths import REPO_ROOT
 from evaluation.service_process import ServiceProcess
 from service.state.user_store import KeySchema
-from tests.helpers import TEST_REDIS_URL
+from tests.helpers import TEST_REDIS_URL, bearer, key_sha256
 from tests.integration.conftest import delete_prefix
 
 KEY_A, KEY_A_RO, KEY_B = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a", "a-ro", "b"))
 PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is prime."
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +30,7 @@ def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """Tenant a: a read+write key (from the env) and a read-only key (from a file); tenant b: read+write."""
     tmp = tmp_path_factory.mktemp("auth")
     keys_file = tmp / "keys.txt"
-    keys_file.write_text(f"# read-only key of tenant a\na:read:{sha(KEY_A_RO)}\n")
+    keys_file.write_text(f"# read-only key of tenant a\na:read:{key_sha256(KEY_A_RO)}\n")
     prefix = f"test-auth-{uuid.uuid4().hex[:8]}"
     proc = ServiceProcess(
         tmp / "auth.log",
@@ -50,8 +41,8 @@ def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         warmup="false",
         auth="on",
         api_keys=json.dumps([
-            {"tenant": "a", "scopes": ["read", "write"], "sha256": sha(KEY_A)},
-            {"tenant": "b", "scopes": ["read", "write"], "sha256": sha(KEY_B)},
+            {"tenant": "a", "scopes": ["read", "write"], "sha256": key_sha256(KEY_A)},
+            {"tenant": "b", "scopes": ["read", "write"], "sha256": key_sha256(KEY_B)},
         ]),
         api_keys_file=keys_file,
     )

@@ -186,7 +186,8 @@ def test_cluster_concurrent_feedback_for_users_on_every_node_counts_exactly(clus
         node = redis.Redis(port=port, decode_responses=True)
         for user in owned:
             keys = KeySchema(key_prefix, version).user(user)
-            assert node.exists(*keys) == 4  # state, ids, id times, kept history (no context was stated)
+            # state, ids, id times, kept history, its bytes, the versions written (no context was stated)
+            assert node.exists(*keys) == 6
             assert node.hget(keys.state, "n") == str(per_user)
 
 

@@ -4,7 +4,6 @@ namespace applies to label users, off by default (404), and the key never reache
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 
 from model.paths import REPO_ROOT
 from evaluation.service_process import ServiceProcess
+from tests.helpers import api_keys_setting
 from tests.integration.conftest import service_on_own_prefix
 
 KEY_A_RW, KEY_A_RO, KEY_B_RO = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a-rw", "a-ro", "b-ro"))
@@ -24,14 +24,10 @@ PROMPT = "Human: How should I learn to cook?\n\nAssistant:"
 ANSWERS = [" Start with three simple recipes.", " Cooking is an ancient art practised by all."]
 
 
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def url_keys(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """Auth on, URL keys on; tenant a: a read+write and a read-only key; tenant b: a read-only key."""
-    keys = f"a:read+write:{sha(KEY_A_RW)},a:read:{sha(KEY_A_RO)},b:read:{sha(KEY_B_RO)}"
+    keys = api_keys_setting(("a", "read+write", KEY_A_RW), ("a", "read", KEY_A_RO), ("b", "read", KEY_B_RO))
     log = tmp_path_factory.mktemp("url-keys") / "service.log"
     with service_on_own_prefix("urlkey", log, tiny_checkpoint, max_wait_ms=5, auth="on", api_keys=keys,
                                url_keys="true") as proc:

@@ -113,7 +113,8 @@ class InMemoryStore:
 
     async def apply_labels(self, user_id: str, labels: Sequence[LabelTerms], cfg: RoutingConfig, *,
                            expected_context: str | None = None, check_context: bool = False,
-                           history: Sequence[str | None] | None = None, replay: bool = False) -> list[FeedbackOutcome]:
+                           history: Sequence[str | None] | None = None, replay: bool = False,
+                           stored_bytes: int = 0) -> list[FeedbackOutcome]:
         self._check()
         state = self.states.get(user_id) or UserState([0.0] * K, 0, None, 0, None)
         if check_context and (state.context or "") != (expected_context or ""):
@@ -137,7 +138,7 @@ class InMemoryStore:
         self.outcomes[user_id, label.feedback_id] = outcome
         return outcome
 
-    async def set_context(self, user_id: str, context: str | None) -> UserState:
+    async def set_context(self, user_id: str, context: str | None, history_bytes: int = 0) -> UserState:
         self._check()
         state = self.states.get(user_id) or UserState([0.0] * K, 0, None, 0, None)
         self.states[user_id] = replace(state, context=context or None, version=state.version + 1)

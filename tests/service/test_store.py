@@ -102,10 +102,11 @@ def test_same_feedback_id_applies_once_and_returns_the_first_result(prefix: str)
 
 def test_keys_are_versioned_and_hash_tagged_per_user(prefix: str):
     store = make_store(prefix)
-    state, fb, fbt, history, context = store.keys("dave")
+    state, fb, fbt, history, context, versions, history_bytes = store.keys("dave")
     assert state == f"{prefix}:v-test:{{dave}}"
     assert fb.startswith(state) and fbt.startswith(state)
     assert history == f"{prefix}:users:{{dave}}:history" and context == f"{prefix}:users:{{dave}}:context"
+    assert versions == f"{prefix}:users:{{dave}}:versions" and history_bytes == history + "_bytes"
     run(store.close())
 
 

@@ -30,7 +30,9 @@ def make_store(model_version: str = "20250101-k4", prefix: str = "micro") -> Use
 @pytest.mark.parametrize("user_id", USER_IDS)
 def test_all_keys_of_a_user_share_the_slot_of_the_user_id(user_id: str, model_version: str):
     keys = make_store(model_version).keys(user_id)
-    assert len(keys) == 5  # state, feedback results, feedback times, kept history, kept context: the script's KEYS
+    # state, feedback results, feedback times, kept history, kept context, state keys of every version, history
+    # bytes: the script's KEYS
+    assert len(keys) == 7
     assert {key_slot(k.encode()) for k in keys} == {key_slot(user_id.encode())}
 
 
