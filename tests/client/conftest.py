@@ -75,11 +75,13 @@ LABELS = [  # one consistent user: a preference for short, concrete answers
 ]
 
 
-def teach(client: object, user_id: str, repeats: int = 2) -> None:
-    """Give ``user_id`` a few consistent labels so their weights leave the prior."""
+def teach(client: object, user_id: str, repeats: int = 2, opposite: bool = False) -> None:
+    """Give ``user_id`` a few consistent labels so their weights leave the prior (``opposite``:
+    the reverse taste, every label flipped)."""
     for _ in range(repeats):
         for prompt, chosen, rejected in LABELS:
-            client.feedback(user_id, prompt, chosen, rejected)  # type: ignore[attr-defined]
+            first, second = (rejected, chosen) if opposite else (chosen, rejected)
+            client.feedback(user_id, prompt, first, second)  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
