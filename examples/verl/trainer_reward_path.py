@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ from verl.workers.rollout.replica import TokenOutput
 
 HERE = Path(__file__).parent
 REWARD_FILE = HERE / "reward.py"
-# docs/integrations.md#verl: the reward lines, verbatim (the path made absolute here)
+# docs/integrations.md#verl: the reward lines, verbatim (here the path made absolute, the URL MICRO_URL's;
+# MICRO_URL is then removed from the environment: the reward reaches the service through these lines only)
 REWARD_LINES = ["reward.custom_reward_function.path=examples/verl/reward.py",
-                "reward.custom_reward_function.name=compute_score_async"]
+                "reward.custom_reward_function.name=compute_score_async",
+                "+reward.custom_reward_function.reward_kwargs.micro_url=http://micro:8000"]
 ROLLOUT_N = 2  # responses per prompt (actor_rollout_ref.rollout.n)
 RESPONSES = ["start with three simple steps you can do today.",
              "there are many perspectives on this question, and history offers several."]
@@ -47,9 +50,10 @@ CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{%
                  "{% if add_generation_prompt %}assistant:{% endif %}")
 
 
-def trainer_config(name: str) -> Any:
-    """veRL's own ppo_trainer config with the documented reward lines (and ``name``)."""
-    lines = [line.replace("examples/verl/reward.py", str(REWARD_FILE)) for line in REWARD_LINES]
+def trainer_config(name: str, url: str) -> Any:
+    """veRL's own ppo_trainer config with the documented reward lines (and ``name``, ``url``)."""
+    lines = [line.replace("examples/verl/reward.py", str(REWARD_FILE)).replace("http://micro:8000", url)
+             for line in REWARD_LINES]
     lines[1] = f"reward.custom_reward_function.name={name}"
     with initialize_config_dir(config_dir=str(Path(verl.trainer.__file__).parent / "config"), version_base=None):
         return compose(config_name="ppo_trainer", overrides=[
@@ -95,8 +99,8 @@ def dataset_batch(rows: list[dict]) -> DataProto:
     })
 
 
-async def reward_step(rows: list[dict], name: str) -> tuple[DataProto, Any]:
-    config = trainer_config(name)
+async def reward_step(rows: list[dict], name: str, url: str) -> tuple[DataProto, Any]:
+    config = trainer_config(name, url)
     reward_worker = RewardLoopWorker(config, None)
     tokenizer = reward_worker.input_tokenizer
     agent_worker = AgentLoopWorker(config, CannedServer(tokenizer), None, [LocalHandle(reward_worker)])
@@ -114,7 +118,8 @@ def main() -> None:
     rows = [json.loads(line) for line in (HERE / "prompts.jsonl").read_text().splitlines()]
     if args.drop_prompt:
         rows[0]["extra_info"].pop("prompt")
-    out, tokenizer = asyncio.run(reward_step(rows, args.name))
+    url = os.environ.pop("MICRO_URL")
+    out, tokenizer = asyncio.run(reward_step(rows, args.name, url))
     scores = out.batch["rm_scores"]
     samples = []
     for i, row in enumerate(r for r in rows for _ in range(ROLLOUT_N)):

@@ -46,10 +46,10 @@ def test_calculate_rewards_raises_when_the_service_refuses(tastes: str, tmp_path
     assert "MicroError: 422" in done.stderr and not (tmp_path / "x.json").exists()
 
 
-def test_the_grpo_example_logs_each_users_mean_reward_per_step(tastes: str, tmp_path: Path) -> None:
-    log = tmp_path / "grpo.jsonl"
-    run_in_torch_venv("examples/trl/train_grpo.py", tastes, "--quick", "--log", str(log))
-    steps = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 2
-    for s in steps:
-        assert set(s["mean_reward"]) == {"alice", "bob"} and all(map(math.isfinite, s["mean_reward"].values()))
+def test_the_grpo_example_logs_each_users_mean_reward_per_step(micro_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "grpo.jsonl"  # the example labels its own two users (brief, verbose)
+    run_in_torch_venv("examples/trl/train_grpo.py", micro_url, "--quick", "--log", str(log))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(s["policy_for"], s["step"]) for s in lines] == [("brief", 1), ("brief", 2), ("verbose", 1), ("verbose", 2)]
+    for s in lines:  # each step: both users' mean reward of the step's completions
+        assert set(s["mean_reward"]) == {"brief", "verbose"} and all(map(math.isfinite, s["mean_reward"].values()))

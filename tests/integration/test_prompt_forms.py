@@ -1,13 +1,24 @@
 """One prompt, two forms, over HTTP: a label given with a plain prompt and one given with the same
 prompt as a single user message (after a system message) leave the same weights, and move the
-other form's rewards by the same amount; a dialogue keeps its turns (model/text_format.py)."""
+other form's rewards by the same amount; a dialogue keeps its turns (model/text_format.py); users
+labelled before, with chat prompts read the old way, are rebuilt by migrate_users --prompt-forms."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
+
+from evaluation.service_process import free_port, settings_env
+from model.paths import REPO_ROOT
+from service.state.records import KeySchema
+from tests.helpers import TEST_REDIS_URL
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +70,29 @@ def test_a_dialogue_keeps_its_turns(client: httpx.Client):
     turns = score(client, {"messages": dialogue})["scores"]
     assert turns != pytest.approx(score(client, {"prompt": PROMPT})["scores"], abs=1e-4)
     assert score(client, {"messages": [SYSTEM, *dialogue]})["scores"] == pytest.approx(turns, abs=1e-6)
+
+
+def test_migration_rebuilds_users_labelled_with_chat_prompts_read_the_old_way(
+        client: httpx.Client, tiny_checkpoint: Path, key_prefix: str):
+    """A state built before this release from ``[system, user]`` labels (here: its offset replaced,
+    as the old text would have left it) is rebuilt from the kept history by
+    ``migrate_users --prompt-forms``; a user labelled in plain text is left alone."""
+    plain, chat = f"u-plain-{uuid.uuid4().hex[:8]}", f"u-chat-{uuid.uuid4().hex[:8]}"
+    label(client, FORMS["plain"], plain)
+    label(client, FORMS["system-message"], chat)
+    store = redis.Redis.from_url(TEST_REDIS_URL)
+    state_key = KeySchema(key_prefix, "tiny-1").user(chat).state
+    k = len(json.loads(store.hget(state_key, "offset")))
+    store.hset(state_key, "offset", json.dumps([0.5] + [-0.5 / (k - 1)] * (k - 1)))  # the old text's weights
+    assert score(client, FORMS["plain"], chat)["weights"] != pytest.approx(
+        score(client, FORMS["plain"], plain)["weights"], abs=1e-4)
+    env = settings_env({"checkpoint": tiny_checkpoint, "redis_url": TEST_REDIS_URL, "key_prefix": key_prefix},
+                       free_port())
+    done = subprocess.run([sys.executable, "-m", "service.ops.migrate_users", "--prompt-forms", "--users", plain, chat],
+                          env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"found": 2, "rebuilt": 1, "current": 1, "failed": 0,
+                                                          "prompt_forms": 1, "longer_than_history": 0}
+    assert score(client, FORMS["plain"], chat)["weights"] == pytest.approx(
+        score(client, FORMS["plain"], plain)["weights"], abs=1e-6)
+    assert client.get(f"/v1/users/{chat}").json()["n_feedback"] == 1
