@@ -10,10 +10,10 @@ Stood in for: the inference server (a canned response per sample, :class:`Canned
 is the service's MiniLM one (no download) with a one-line chat template.
 
     MICRO_URL=http://127.0.0.1:8000 .venv-torch/bin/python examples/verl/trainer_reward_path.py \
-        [--name compute_score_async|compute_score] [--drop-prompt] [--out rewards.json]
+        [--name compute_score_async] [--name compute_score] [--drop-prompt] [--out rewards.json]
 
-Prints one line per sample and writes, with --out, each sample's user, prompt, response (as veRL
-decodes it) and reward. ``--drop-prompt`` leaves one row's extra_info without a prompt: the step fails.
+Prints one line per sample and writes, with --out, per function name each sample's user, prompt,
+response (as veRL decodes it) and reward. ``--drop-prompt`` leaves one row's extra_info without a prompt: the step fails.
 """
 
 from __future__ import annotations
@@ -109,31 +109,38 @@ async def reward_step(rows: list[dict], name: str, url: str) -> tuple[DataProto,
     return await agent_worker.generate_sequences(gen_batch), tokenizer
 
 
+def read_back(out: DataProto, tokenizer: Any, rows: list[dict]) -> dict:
+    """Each sample's user, prompt, decoded response and reward (from ``rm_scores``), and where it sits."""
+    scores, samples = out.batch["rm_scores"], []
+    for i, row in enumerate(r for r in rows for _ in range(ROLLOUT_N)):
+        valid = int(out.batch["response_mask"][i].sum())
+        nonzero = scores[i].nonzero().flatten()
+        samples.append({"user_id": row["extra_info"]["user_id"], "prompt": row["extra_info"]["prompt"],
+                        "context": row["extra_info"].get("context"), "valid_length": valid,
+                        "response": tokenizer.decode(out.batch["responses"][i][:valid], skip_special_tokens=True),
+                        "reward": scores[i].sum().item(), "nonzero": len(nonzero),
+                        "at": int(nonzero[-1]) if len(nonzero) else -1})
+        print(f"{samples[-1]['user_id']:6} {samples[-1]['response'][:30]:30} reward={samples[-1]['reward']:+.6f}")
+    return {"rm_scores_shape": list(scores.shape), "responses_shape": list(out.batch["responses"].shape),
+            "samples": samples}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--name", default="compute_score_async", choices=["compute_score_async", "compute_score"])
+    parser.add_argument("--name", action="append", choices=["compute_score_async", "compute_score"],
+                        help="the function's name (repeat to run the step once per name); default compute_score_async")
     parser.add_argument("--drop-prompt", action="store_true", help="row 0 without extra_info['prompt']")
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--out", type=Path, help="JSON: name -> what read_back returns")
     args = parser.parse_args()
     rows = [json.loads(line) for line in (HERE / "prompts.jsonl").read_text().splitlines()]
     if args.drop_prompt:
         rows[0]["extra_info"].pop("prompt")
     url = os.environ.pop("MICRO_URL")
-    out, tokenizer = asyncio.run(reward_step(rows, args.name, url))
-    scores = out.batch["rm_scores"]
-    samples = []
-    for i, row in enumerate(r for r in rows for _ in range(ROLLOUT_N)):
-        valid = int(out.batch["response_mask"][i].sum())
-        response = tokenizer.decode(out.batch["responses"][i][:valid], skip_special_tokens=True)
-        samples.append({"user_id": row["extra_info"]["user_id"], "prompt": row["extra_info"]["prompt"],
-                        "context": row["extra_info"].get("context"), "response": response,
-                        "reward": scores[i].sum().item(), "nonzero": int((scores[i] != 0).sum()),
-                        "at": int(scores[i].nonzero().flatten()[-1]) if (scores[i] != 0).any() else -1,
-                        "valid_length": valid})
-        print(f"{row['extra_info']['user_id']:6} {samples[-1]['response'][:30]:30} reward={samples[-1]['reward']:+.6f}")
+    results = {}
+    for name in args.name or ["compute_score_async"]:
+        results[name] = read_back(*asyncio.run(reward_step(rows, name, url)), rows)
     if args.out:
-        args.out.write_text(json.dumps({"rm_scores_shape": list(scores.shape),
-                                        "responses_shape": list(out.batch["responses"].shape), "samples": samples}))
+        args.out.write_text(json.dumps(results))
 
 
 if __name__ == "__main__":

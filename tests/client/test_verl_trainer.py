@@ -36,24 +36,26 @@ def test_the_documented_lines_are_the_ones_run():
     assert len(lines) == 3 and all(line in docs for line in lines), lines
 
 
-@pytest.mark.parametrize("name", ["compute_score_async", "compute_score"])
-def test_the_trainer_reward_step_gives_each_sample_its_users_score(tastes: str, tmp_path: Path, name: str) -> None:
+def test_the_trainer_reward_step_gives_each_sample_its_users_score(tastes: str, tmp_path: Path) -> None:
     out = tmp_path / "rewards.json"
-    run_in_torch_venv(SCRIPT, tastes, "--name", name, "--out", str(out))
-    result = json.loads(out.read_text())
-    samples = result["samples"]
-    assert len(samples) == 12 and result["rm_scores_shape"] == result["responses_shape"]  # 6 prompts x rollout.n=2
-    for s in samples:  # one reward per sample, at its last response token (veRL's convention)
-        assert s["nonzero"] == 1 and s["at"] == s["valid_length"] - 1
+    run_in_torch_venv(SCRIPT, tastes, "--name", "compute_score_async", "--name", "compute_score", "--out", str(out))
+    results = json.loads(out.read_text())
+    assert set(results) == {"compute_score_async", "compute_score"}
     with MicroClient(tastes) as mc:
-        expected = [mc.score(s["prompt"], [s["response"]], user_id=s["user_id"], context=s["context"]).scores[0]
-                    for s in samples]
-        prior = [mc.score(s["prompt"], [s["response"]]).scores[0] for s in samples]
-    assert [s["reward"] for s in samples] == pytest.approx(expected, abs=1e-5)
-    rewards = {(s["user_id"], json.dumps(s["prompt"]), s["response"]): s["reward"] for s in samples}
-    pairs = [(r, rewards[("bob", p, x)]) for (u, p, x), r in rewards.items() if u == "alice" and ("bob", p, x) in rewards]
-    assert pairs and all(a != pytest.approx(b, abs=1e-3) for a, b in pairs)  # same text, opposite tastes
-    assert all(s["reward"] != pytest.approx(p, abs=1e-4) for s, p in zip(samples, prior))  # not the prior
+        for result in results.values():
+            samples = result["samples"]
+            assert len(samples) == 12 and result["rm_scores_shape"] == result["responses_shape"]  # 6 rows x n=2
+            for s in samples:  # one reward per sample, at its last response token (veRL's convention)
+                assert s["nonzero"] == 1 and s["at"] == s["valid_length"] - 1
+            expected = [mc.score(s["prompt"], [s["response"]], user_id=s["user_id"], context=s["context"]).scores[0]
+                        for s in samples]
+            prior = [mc.score(s["prompt"], [s["response"]]).scores[0] for s in samples]
+            assert [s["reward"] for s in samples] == pytest.approx(expected, abs=1e-5)
+            rewards = {(s["user_id"], json.dumps(s["prompt"]), s["response"]): s["reward"] for s in samples}
+            pairs = [(r, rewards[("bob", p, x)]) for (u, p, x), r in rewards.items()
+                     if u == "alice" and ("bob", p, x) in rewards]
+            assert pairs and all(a != pytest.approx(b, abs=1e-3) for a, b in pairs)  # same text, opposite tastes
+            assert all(s["reward"] != pytest.approx(p, abs=1e-4) for s, p in zip(samples, prior))  # not the prior
 
 
 def test_a_row_without_its_prompt_fails_the_step(tastes: str) -> None:
