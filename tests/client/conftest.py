@@ -88,3 +88,15 @@ def teach(client: object, user_id: str, repeats: int = 2, opposite: bool = False
 def user_id(request: pytest.FixtureRequest) -> str:
     """A user id no other test uses."""
     return f"u-{request.node.name[:40].replace('[', '-').replace(']', '')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def tastes(micro_url: str) -> str:
+    """The auth-off service's URL, with alice and bob (the users of examples/*/prompts.jsonl) given
+    opposite labelled tastes."""
+    from micro_client import MicroClient
+
+    with MicroClient(micro_url) as mc:
+        teach(mc, "alice")
+        teach(mc, "bob", opposite=True)
+    return micro_url

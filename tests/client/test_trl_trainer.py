@@ -12,17 +12,7 @@ from pathlib import Path
 import pytest
 from micro_client import MicroClient
 
-from tests.client.conftest import teach
 from tests.client.torch_venv import run_in_torch_venv
-
-
-@pytest.fixture(scope="module")
-def tastes(micro_url: str) -> str:
-    """alice and bob (the users of examples/trl/prompts.jsonl) with opposite labelled tastes."""
-    with MicroClient(micro_url) as mc:
-        teach(mc, "alice")
-        teach(mc, "bob", opposite=True)
-    return micro_url
 
 
 @pytest.mark.parametrize("form", ["conversational", "standard"])

@@ -13,19 +13,9 @@ import pytest
 from micro_client import MicroClient
 
 from model.paths import REPO_ROOT
-from tests.client.conftest import teach
 from tests.client.torch_venv import run_in_torch_venv
 
 SCRIPT = "examples/verl/trainer_reward_path.py"
-
-
-@pytest.fixture(scope="module")
-def tastes(micro_url: str) -> str:
-    """alice and bob (the users of examples/verl/prompts.jsonl) with opposite labelled tastes."""
-    with MicroClient(micro_url) as mc:
-        teach(mc, "alice")
-        teach(mc, "bob", opposite=True)
-    return micro_url
 
 
 def test_the_documented_lines_are_the_ones_run():
