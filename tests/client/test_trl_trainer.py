@@ -15,20 +15,31 @@ from micro_client import MicroClient
 from tests.client.torch_venv import run_in_torch_venv
 
 
-@pytest.mark.parametrize("form", ["conversational", "standard"])
-def test_calculate_rewards_gives_each_completion_its_users_score(tastes: str, tmp_path: Path, form: str) -> None:
-    out = tmp_path / "rewards.json"
-    run_in_torch_venv("examples/trl/reward_step.py", tastes, str(out), *(["--standard"] if form == "standard" else []))
-    result = json.loads(out.read_text())
-    samples = result["samples"]
-    assert result["shape"] == [len(samples), 2] and len(samples) == 24 and result["funcs"] == ["micro_reward", "reward"]
-    with MicroClient(tastes) as mc:
-        expected = [mc.score(s["prompt"], [s["completion"]], user_id=s["user_id"]).scores[0] for s in samples]
-    for k in range(2):  # the async reward and the sync one
-        assert [s["rewards"][k] for s in samples] == pytest.approx(expected, abs=1e-5)
-    by_user = {(s["user_id"], json.dumps(s["prompt"]), s["completion"]): s["rewards"][0] for s in samples}
-    pairs = [(v, by_user[("bob", p, c)]) for (u, p, c), v in by_user.items() if u == "alice" and ("bob", p, c) in by_user]
-    assert pairs and all(a != pytest.approx(b, abs=1e-3) for a, b in pairs)  # opposite tastes, other rewards
+def rewards_of(samples: list[dict]) -> dict[tuple[str, str, str], float]:
+    """(user, the prompt's text, completion) -> the async reward."""
+    text = lambda p: p if isinstance(p, str) else p[0]["content"]  # noqa: E731 - one user message
+    return {(s["user_id"], text(s["prompt"]), s["completion"]): s["rewards"][0] for s in samples}
+
+
+def test_calculate_rewards_gives_each_completion_its_users_score_in_either_format(tastes: str, tmp_path: Path) -> None:
+    by_form = {}
+    for form in ("conversational", "standard"):
+        out = tmp_path / f"{form}.json"
+        run_in_torch_venv("examples/trl/reward_step.py", tastes, str(out), *(["--standard"] if form == "standard" else []))
+        result = json.loads(out.read_text())
+        samples = by_form[form] = result["samples"]
+        assert result["shape"] == [len(samples), 2] and len(samples) == 24
+        assert result["funcs"] == ["micro_reward", "reward"]
+        with MicroClient(tastes) as mc:
+            expected = [mc.score(s["prompt"], [s["completion"]], user_id=s["user_id"]).scores[0] for s in samples]
+        for k in range(2):  # the async reward and the sync one
+            assert [s["rewards"][k] for s in samples] == pytest.approx(expected, abs=1e-5)
+        rewards = rewards_of(samples)
+        pairs = [(v, rewards[("bob", p, c)]) for (u, p, c), v in rewards.items() if u == "alice" and ("bob", p, c) in rewards]
+        assert pairs and all(a != pytest.approx(b, abs=1e-3) for a, b in pairs)  # opposite tastes, other rewards
+    conversational, standard = (rewards_of(by_form[f]) for f in ("conversational", "standard"))
+    shared = conversational.keys() & standard.keys()
+    assert shared and all(conversational[k] == pytest.approx(standard[k], abs=1e-6) for k in shared)  # one prompt, one text
 
 
 def test_calculate_rewards_raises_when_the_service_refuses(tastes: str, tmp_path: Path) -> None:
