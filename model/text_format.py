@@ -10,6 +10,11 @@ Either way truncation keeps what matters for a reward: the *end* of the prompt (
 turn) and the *start* of the response; template markers are never cut. A prompt given as a
 message list is first rendered to one text (:func:`render_messages`); with a chat template it
 becomes the single user turn.
+
+One prompt, one text (:func:`dialogue`): system messages are the deployment's instructions to the
+policy, not the user's words, so they are not read (a user's stated context travels as
+``context``); a single user message then reads exactly as the same prompt given as plain text,
+and a multi-turn dialogue keeps its user and assistant turns.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ def render_messages(messages: Sequence[Message], tokenizer=None) -> str:
     names = {"user": "User", "assistant": "Assistant", "system": "System"}
     lines = [f"{names.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages]
     return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+def dialogue(messages: Sequence[Message]) -> list[Message]:
+    """The turns that make a prompt's text: every message but the system ones."""
+    return [m for m in messages if m["role"] != "system"]
 
 
 def template_id(tokenizer) -> str | None:
@@ -74,15 +84,17 @@ class PairFormat:
         return text
 
     def prompt_text(self, prompt: str | None, messages: Sequence[Message] | None) -> str:
-        """The prompt as one text: messages rendered (with a chat template in use they become
-        one user turn, so a plain transcript; a single user message stays its content)."""
-        if not messages:
+        """The prompt as one text. Messages: system ones dropped (:func:`dialogue`); a single user
+        message is its content, the same text as that prompt given plain; a longer dialogue is
+        rendered (with a chat template in use it becomes one user turn, so a plain transcript)."""
+        turns = dialogue(messages or []) or list(messages or [])  # system messages alone: as they are
+        if not turns:
             return prompt or ""
+        if len(turns) == 1 and turns[0]["role"] == "user":
+            return turns[0]["content"]
         if not self.use_template:
-            return render_messages(messages, self.tokenizer)
-        if len(messages) == 1 and messages[0]["role"] == "user":
-            return messages[0]["content"]
-        return render_messages(messages)[: -len(PAIR_SEPARATOR + "Assistant:")]
+            return render_messages(turns, self.tokenizer)
+        return render_messages(turns)[: -len(PAIR_SEPARATOR + "Assistant:")]
 
     def join(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[list[str], list[bool]]:
         """Join each (prompt, response) into one text that fits the window: keep the end of

@@ -215,6 +215,12 @@ class UserStore:
         items, context = await self._call("get", both)
         return list(items), context or None
 
+    async def drop_state(self, user_id: str) -> None:
+        """Erase this version's state and ids only: the next read rebuilds them from the kept
+        history and context (service/ops/migrate_users.py --prompt-forms)."""
+        keys = self.keys(user_id)
+        await self._call("delete", lambda: self.redis.delete(keys.state, keys.feedback, keys.feedback_times))
+
     async def delete(self, user_id: str) -> bool:
         """Erase everything stored about the user (every model version's state and ids, the kept
         history and context): one script; True if there was something."""

@@ -75,14 +75,28 @@ LABELS = [  # one consistent user: a preference for short, concrete answers
 ]
 
 
-def teach(client: object, user_id: str, repeats: int = 2) -> None:
-    """Give ``user_id`` a few consistent labels so their weights leave the prior."""
+def teach(client: object, user_id: str, repeats: int = 2, opposite: bool = False) -> None:
+    """Give ``user_id`` a few consistent labels so their weights leave the prior (``opposite``:
+    the reverse taste, every label flipped)."""
     for _ in range(repeats):
         for prompt, chosen, rejected in LABELS:
-            client.feedback(user_id, prompt, chosen, rejected)  # type: ignore[attr-defined]
+            first, second = (rejected, chosen) if opposite else (chosen, rejected)
+            client.feedback(user_id, prompt, first, second)  # type: ignore[attr-defined]
 
 
 @pytest.fixture()
 def user_id(request: pytest.FixtureRequest) -> str:
     """A user id no other test uses."""
     return f"u-{request.node.name[:40].replace('[', '-').replace(']', '')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def tastes(micro_url: str) -> str:
+    """The auth-off service's URL, with alice and bob (the users of examples/*/prompts.jsonl) given
+    opposite labelled tastes."""
+    from micro_client import MicroClient
+
+    with MicroClient(micro_url) as mc:
+        teach(mc, "alice")
+        teach(mc, "bob", opposite=True)
+    return micro_url

@@ -1,15 +1,22 @@
-"""veRL reward functions (``reward.custom_reward_function.path/name`` in verl 0.9; the older
-top-level ``custom_reward_function``). veRL does not pass the prompt to a reward function, so
-each row's ``extra_info`` carries it with the user:
+"""veRL reward functions (``reward.custom_reward_function.path/name``). Supported: verl 0.9.x,
+whose trainer scores a custom function only through the reward loop (tested on 0.9.1 by running
+its trainer's reward step: docs/integrations.md#verl). veRL does not pass the prompt to a reward
+function, so each row's ``extra_info`` carries it with the user:
 
     extra_info = {"user_id": "u-42", "prompt": "Explain ..." | [chat messages], "context": "optional"}
 
-Called as veRL calls them (by keyword; verl/workers/reward_manager/naive.py, batch.py and
-verl/experimental/reward_loop/reward_manager/naive.py, verl 0.9.1):
+Called as veRL calls them (by keyword):
 
-    compute_score(data_source=, solution_str=, ground_truth=, extra_info=)           -> float
-    compute_score_async(... same ...)                          (the reward loop awaits it) -> float
+    compute_score_async(data_source=, solution_str=, ground_truth=, extra_info=)  -> float
+        the reward loop's NaiveRewardManager.run_single awaits it, one sample per call
+    compute_score(... same ...)                                                  -> float
+        the same, run in a thread; also the legacy workers/reward_manager/naive.py
     compute_score_batch(data_sources=, solution_strs=, ground_truths=, extra_infos=)  -> list[float]
+        only the legacy BatchRewardManager (workers/reward_manager/batch.py), which 0.9.1's
+        trainer no longer calls (``reward.reward_manager.name=batch``: "Unknown reward manager")
+
+Errors raise (MicroError, ValueError): never a silent 0.0 (veRL's ``compute_score_timeout`` and
+its ``rate_limited`` manager do turn failures into 0.0; docs/integrations.md#verl).
 
 ``ground_truth`` and ``data_source`` are not used: the reward is the user's preference score.
 Extra keyword arguments (veRL's ``reward_kwargs``, ``reward_router_address``...) are accepted;
