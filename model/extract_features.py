@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 
 from model.backbone_args import add_backbone_arguments, encoder_from_args
-from model.feature_shards import FeatureShardError, is_complete, plan_for, write_plan, write_shard
+from model.feature_shards import FeatureShardError, ShardPlan, is_complete, plan_for, write_plan, write_shard
 from model.features import encode_pairs
 from model.pair_files import DataError
 from model.train_data import add_source_arguments, data_sources, prepare_data
@@ -86,6 +86,25 @@ def start(rank: Rank, args: argparse.Namespace) -> torch.device:
     return torch.device(args.device if cuda else "cpu")
 
 
+def start_directory(out: Path, plan: ShardPlan, rank: Rank) -> None:
+    """Rank 0 writes the plan, or checks it against the one there (a resume); every rank learns the
+    verdict (no rank is left waiting for one that refused), and makes the directory (nodes that do
+    not share a filesystem each write their own shards; copy them into one directory for the fit)."""
+    error = None
+    if rank.rank == 0:
+        try:
+            write_plan(out, plan)
+        except FeatureShardError as exc:
+            error = str(exc)
+    if rank.launched:
+        verdict = [error]
+        dist.broadcast_object_list(verdict, src=0)
+        error = verdict[0]
+    if error:
+        raise FeatureShardError(error)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def extract(args: argparse.Namespace, rank: Rank) -> dict:
     """This rank's shards: the complete ones skipped, the others embedded and written. Returns the
     job's totals (summed over ranks) once every rank is done."""
@@ -95,7 +114,7 @@ def extract(args: argparse.Namespace, rank: Rank) -> dict:
                             data_root=args.data_root, out=sys.stderr if rank.rank == 0 else quiet)
     encoder = encoder_from_args(args)
     plan = plan_for(prepared.pairs, encoder.info, encoder.dtype, args.shard_rows, args.data)
-    write_plan(args.out, plan)
+    start_directory(args.out, plan, rank)
     computed = skipped = texts = rows = 0
     started = time.perf_counter()
     for shard in range(rank.rank, plan.num_shards, rank.world_size):
@@ -103,7 +122,7 @@ def extract(args: argparse.Namespace, rank: Rank) -> dict:
             skipped += 1
             continue
         if args.max_shards and computed >= args.max_shards:
-            break
+            continue  # left for a later run
         span = plan.rows_of(shard)
         tick = time.perf_counter()
         features, encoded = encode_pairs(prepared.pairs[span.start:span.stop], encoder)
@@ -119,10 +138,9 @@ def extract(args: argparse.Namespace, rank: Rank) -> dict:
         dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
     computed, skipped, texts, rows = (int(v) for v in counts.tolist())
     seconds = float(slowest.item())
-    done = sum(is_complete(args.out, plan, s) for s in range(plan.num_shards))
     return {"out": str(args.out), "processes": rank.world_size, "pairs": len(plan.row_ids), "shards": plan.num_shards,
-            "shards_complete": done, "shards_computed": computed, "shards_skipped": skipped, "pairs_computed": rows,
-            "texts_encoded": texts, "seconds": round(seconds, 2),
+            "shards_complete": computed + skipped, "shards_computed": computed, "shards_skipped": skipped,
+            "pairs_computed": rows, "texts_encoded": texts, "seconds": round(seconds, 2),
             "texts_per_s": round(texts / seconds, 1) if seconds > 0 and texts else None,
             "pairs_per_s": round(rows / seconds, 1) if seconds > 0 and rows else None}
 

@@ -108,7 +108,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def read_plan(directory: Path) -> ShardPlan:
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise FeatureShardError(f"{directory} has no {MANIFEST}: not a features directory (python -m model.extract_features)")
+        raise FeatureShardError(f"{directory} has no {MANIFEST}: not a features directory "
+                                "(python -m model.extract_features)")
     try:
         plan = ShardPlan(**json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError) as exc:

@@ -85,7 +85,10 @@ def embed_training_set(
 ) -> TrainingSet:
     """Embedded through the on-disk cache, or read from a features directory that python -m
     model.extract_features wrote for these pairs with this encoder's recipe (FeatureShardError if not)."""
-    tensors = read_features(features_dir, pairs, encoder.info) if features_dir else embed_pairs(pairs, encoder, cache_dir)
+    if features_dir is not None:
+        tensors = read_features(features_dir, pairs, encoder.info)
+    else:
+        tensors = embed_pairs(pairs, encoder, cache_dir)
     tensors.group = group_ids(pairs, group_by, annotator_prompts)
     tensors.weight = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
     tensors.__post_init__()

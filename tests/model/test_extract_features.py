@@ -26,14 +26,15 @@ from tests.model.pair_fixtures import write
 from tests.model.tiny_models import build_tiny_llama, tiny_rows
 
 ROWS, SHARD_ROWS = 48, 8  # 6 shards: 3 per rank with 2 processes
+LAUNCHER = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]  # torchrun, 2 gloo processes
 FIT = ["--heads", "2", "--restarts", "1", "--max-steps", "200", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("extract")
-    return {"backbone": build_tiny_llama(root / "tiny-llama"), "data": write(root / "pairs.jsonl", tiny_rows(ROWS, seed=7)),
-            "root": root}
+    data = write(root / "pairs.jsonl", tiny_rows(ROWS, seed=7))
+    return {"backbone": build_tiny_llama(root / "tiny-llama"), "data": data, "root": root}
 
 
 def extraction(setup: dict, out: Path, *extra: str) -> list[str]:
@@ -54,8 +55,7 @@ def one_and_two(setup):
     """The same extraction by one plain process and by torchrun with 2 gloo processes."""
     one, two = setup["root"] / "one", setup["root"] / "two"
     summary_one, _ = run(extraction(setup, one))
-    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    summary_two, log_two = run([*launcher, *extraction(setup, two)])
+    summary_two, log_two = run([*LAUNCHER, *extraction(setup, two)])
     return {"one": one, "two": two, "summary_one": summary_one, "summary_two": summary_two, "log_two": log_two}
 
 
@@ -109,7 +109,7 @@ def test_the_fit_from_two_processes_features_has_the_heads_of_one_process(setup,
         assert torch.allclose(value, heads["two"][key], atol=1e-6), key
 
 
-def test_a_stopped_and_killed_run_resumes_without_recomputing_complete_shards(setup, one_and_two):
+def test_a_stopped_or_killed_run_resumes_on_two_processes_skipping_complete_shards(setup, one_and_two, capsys):
     out = setup["root"] / "resumed"
     first, _ = run(extraction(setup, out, "--max-shards", "1"))  # stops after one shard, as a run killed there
     assert first["shards_computed"] == 1 and first["shards_complete"] == 1
@@ -117,14 +117,16 @@ def test_a_stopped_and_killed_run_resumes_without_recomputing_complete_shards(se
     # a kill in the middle of shard 1 leaves a temporary file; one between shard 2's two renames, a .pt alone
     shard_paths(out, 1)[0].with_name("shard-00001.pt.tmp-999").write_bytes(b"half a file")
     shard_paths(out, 2)[0].write_bytes(b"tensors without a manifest")
-    again, log = run(extraction(setup, out))
-    assert again["shards_skipped"] == 1 and again["shards_computed"] == ROWS // SHARD_ROWS - 1
-    assert "shard 0 " not in log and "shard 1 " in log and "shard 2 " in log
+    again, log = run([*LAUNCHER, *extraction(setup, out)])  # resumed with 2 processes: any N
+    assert again["processes"] == 2 and again["shards_skipped"] == 1
+    assert again["shards_computed"] == ROWS // SHARD_ROWS - 1
+    assert "shard 0 " not in log and "rank 1: shard 1 " in log and "rank 0: shard 2 " in log
     after = shard_paths(out, 0)[0].stat()
     assert (after.st_ino, after.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)  # not rewritten
     assert not list(out.glob("*.tmp-*"))
     assert max_difference(out, one_and_two["one"]) <= 1e-5
-    last, _ = run(extraction(setup, out))
+    extract_main(extraction(setup, out)[2:])  # once more, in this process: nothing left to do
+    last = json.loads(capsys.readouterr().out)
     assert last["shards_skipped"] == ROWS // SHARD_ROWS and last["shards_computed"] == 0
 
 
