@@ -31,6 +31,7 @@ from model.backbone_args import add_backbone_arguments, encoder_from_args
 from model.feature_shards import FeatureShardError, ShardPlan, is_complete, plan_for, write_plan, write_shard
 from model.features import encode_pairs
 from model.pair_files import DataError
+from model.train import default_layers
 from model.train_data import add_source_arguments, data_sources, prepare_data
 
 DEFAULT_SHARD_ROWS = 1024
@@ -69,6 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout-min", type=float, default=120.0,
                    help="how long a rank waits for the others at the end (the slowest rank's last shard)")
     args = p.parse_args(argv)
+    default_layers(args)  # the features python -m model.train reads with the same flags
     args.data = data_sources(args.data)
     return args
 

@@ -155,6 +155,13 @@ def fit_config_of(args: argparse.Namespace) -> FitConfig:
 SHIPPED_RECIPE = {"heads": 10, "alpha": 0.1, "weight_decay": 0.01, "layers_default_backbone": "all"}
 
 
+def default_layers(args: argparse.Namespace) -> None:
+    """The default backbone reads the shipped recipe's hidden states unless --layers says otherwise (another
+    backbone: its last layer); python -m model.extract_features applies the same rule, so its features fit."""
+    if args.layers is None and args.backbone is None and not args.keep_score_head:
+        args.layers = SHIPPED_RECIPE["layers_default_backbone"]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d, r = FitConfig(), RoutingConfig()
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,8 +195,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.simulated_annotators and args.group_by not in ("user", "auto"):
         p.error("--simulated-annotators needs --group-by user")
-    if args.layers is None and args.backbone is None and not args.keep_score_head:
-        args.layers = SHIPPED_RECIPE["layers_default_backbone"]  # another backbone: its last layer unless --layers
+    default_layers(args)
     if args.simulated_annotators < 0:
         p.error("--simulated-annotators must be 0 (off) or a number of prompts")
     args.data = data_sources(args.data)

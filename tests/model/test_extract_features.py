@@ -159,3 +159,13 @@ def test_an_extraction_refuses_to_resume_into_features_of_another_recipe(setup, 
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert "holds features of another extraction" in err and "max_length 256 -> 64" in err
+
+
+@pytest.mark.parametrize("flags", [[], ["--backbone", "/models/other"], ["--layers", "2,4"], ["--keep-score-head"]])
+def test_the_extraction_reads_the_hidden_states_the_fit_reads_by_default(flags):
+    from model.extract_features import parse_args as extraction_args
+    from model.train import parse_args as fit_args
+
+    extraction, fit = extraction_args(["--out", "features", *flags]), fit_args(flags)
+    assert (extraction.layers, extraction.layer_combine) == (fit.layers, fit.layer_combine)
+    assert (extraction.layers == "all") == (not flags)  # the default backbone: the shipped recipe's hidden states
