@@ -55,6 +55,23 @@ def embed_pair_layers(
                   lambda t, **kw: encoder.encode_all_layers(t, max_length=encoder.router_max_length, **kw), progress)
 
 
+def encode_pairs(pairs: Sequence[PreferencePair], encoder: Encoder) -> tuple[PairTensors, int]:
+    """The features embed_pairs gives, without the on-disk cache (the sharded extraction keeps its own
+    files): each distinct text of these pairs through the backbone once. Returns the features and
+    how many texts went through the backbone."""
+    chosen_texts, rejected_texts, router_texts = pair_texts(pairs, encoder)
+    joined, joined_count = _distinct_rows(chosen_texts + rejected_texts, encoder.encode)
+    prompt, router_count = _distinct_rows(router_texts, encoder.encode_router)
+    n = len(pairs)
+    return PairTensors(chosen=joined[:n], rejected=joined[n:], prompt=prompt), joined_count + router_count
+
+
+def _distinct_rows(texts: list[str], encode) -> tuple[torch.Tensor, int]:
+    distinct = list(dict.fromkeys(texts))
+    where = {text: i for i, text in enumerate(distinct)}
+    return encode(distinct)[[where[t] for t in texts]], len(distinct)
+
+
 def select_layers(tensors: PairTensors, layers: Sequence[int] | None, combine: LayerCombine = "concat") -> PairTensors:
     """A layer selection of stacked pair tensors (None: the last layer)."""
     chosen = [-1] if layers is None else list(layers)
@@ -69,16 +86,22 @@ class _StackCache(EmbeddingCache):
         return self.get_or_compute_stack(texts, compute, max_length, chunk)
 
 
-def _embed(pairs, encoder: Encoder, cache: EmbeddingCache, encode, encode_router, progress: bool) -> PairTensors:
+def pair_texts(pairs: Sequence[PreferencePair], encoder: Encoder) -> tuple[list[str], list[str], list[str]]:
+    """What the backbone reads of each pair: (chosen texts, rejected texts, router texts), the
+    chosen and rejected ones joined to fit the window, the router ones read in the router window."""
     prompts = [encoder.prompt_text(p.prompt, list(p.messages)) if p.messages else p.prompt for p in pairs]
     chosen_texts, _ = encoder.join_pairs(prompts, [p.chosen for p in pairs])
     rejected_texts, _ = encoder.join_pairs(prompts, [p.rejected for p in pairs])
-    router_texts = [router_text(prompt, p.context) for prompt, p in zip(prompts, pairs)]
-    pair_texts = chosen_texts + rejected_texts
-    todo = cache.count_missing(pair_texts) + cache.count_missing(router_texts, encoder.router_max_length)
+    return chosen_texts, rejected_texts, [router_text(prompt, p.context) for prompt, p in zip(prompts, pairs)]
+
+
+def _embed(pairs, encoder: Encoder, cache: EmbeddingCache, encode, encode_router, progress: bool) -> PairTensors:
+    chosen_texts, rejected_texts, router_texts = pair_texts(pairs, encoder)
+    joined = chosen_texts + rejected_texts
+    todo = cache.count_missing(joined) + cache.count_missing(router_texts, encoder.router_max_length)
     bar = _progress_bar(todo, progress)
     tick = bar.update if bar else None
-    emb = cache.get_or_compute(pair_texts, lambda t: encode(t, progress=tick))
+    emb = cache.get_or_compute(joined, lambda t: encode(t, progress=tick))
     prompt_emb = cache.get_or_compute(
         router_texts, lambda t: encode_router(t, progress=tick), max_length=encoder.router_max_length
     )

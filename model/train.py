@@ -29,6 +29,7 @@ import torch
 from model.backbone import Encoder
 from model.backbone_args import add_backbone_arguments, encoder_from_args, expert_record
 from model.checkpoint import CheckpointConfig, save_checkpoint
+from model.feature_shards import FeatureShardError
 from model.fitting import FitConfig, FitResult, fit_mixture
 from model.head_cards import build_head_cards
 from model.heldout_report import format_report, held_out_report, mixture_advice, name_served_heads
@@ -128,6 +129,7 @@ def training_record(args: argparse.Namespace, prepared: PreparedData, picked: Fi
         "val_data": list(args.val_data or []),
         "user_column": args.user_column or "user_id",
         "strict": args.strict,
+        "features_dir": str(args.features_dir) if args.features_dir else None,
         "refit": None if args.refit == "none" else
         {"on": args.refit, "pairs": len(prepared.refit_indices(args.refit) or []), "steps": picked.steps},
         "git": git_commit(),
@@ -153,11 +155,17 @@ def fit_config_of(args: argparse.Namespace) -> FitConfig:
 SHIPPED_RECIPE = {"heads": 10, "alpha": 0.1, "weight_decay": 0.01, "layers_default_backbone": "all"}
 
 
+def default_layers(args: argparse.Namespace) -> None:
+    """The default backbone reads the shipped recipe's hidden states unless --layers says otherwise (another
+    backbone: its last layer); python -m model.extract_features applies the same rule, so its features fit."""
+    if args.layers is None and args.backbone is None and not args.keep_score_head:
+        args.layers = SHIPPED_RECIPE["layers_default_backbone"]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     d, r = FitConfig(), RoutingConfig()
     p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(p)
-    p.add_argument("--data-root", type=Path, default=None, help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
     p.add_argument("--heads", type=int, default=SHIPPED_RECIPE["heads"], help="K reward heads (1 = single Bradley-Terry)")
     p.add_argument("--router", choices=["linear", "none"], default=d.router, help="none = static mixture")
     p.add_argument("--group-by", choices=("auto", *GROUP_BY), default="auto",
@@ -179,13 +187,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--routing-mode", choices=["mirror", "hedge"], default=r.mode)
     add_backbone_arguments(p)
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
+    p.add_argument("--features-dir", type=Path, default=None,
+                   help="read the pairs' features from this directory (python -m model.extract_features, one or many "
+                        "processes; docs/training.md) instead of embedding them here")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT)
     args = p.parse_args(argv)
     if args.simulated_annotators and args.group_by not in ("user", "auto"):
         p.error("--simulated-annotators needs --group-by user")
-    if args.layers is None and args.backbone is None and not args.keep_score_head:
-        args.layers = SHIPPED_RECIPE["layers_default_backbone"]  # another backbone: its last layer unless --layers
+    default_layers(args)
     if args.simulated_annotators < 0:
         p.error("--simulated-annotators must be 0 (off) or a number of prompts")
     args.data = data_sources(args.data)
@@ -197,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         train(args)
-    except (DataError, NoStepError) as exc:
+    except (DataError, NoStepError, FeatureShardError) as exc:
         for line in exc.problems if isinstance(exc, DataError) else [str(exc)]:
             print(f"error: {line}", file=sys.stderr)
         print(f"error: nothing written to {args.out}", file=sys.stderr)
@@ -235,7 +245,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
     prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict, data_root=args.data_root)
     resolve_group_by(args, prepared.pairs)
     encoder = encoder_from_args(args)
-    data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by, args.simulated_annotators)
+    data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by, args.simulated_annotators,
+                              args.features_dir)
     warn_on_annotator_groups(args, data)
     fit, val, held = data.slices(prepared)
     cfg = fit_config_of(args)

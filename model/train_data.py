@@ -36,6 +36,16 @@ def data_sources(values: Sequence[str] | None) -> list[str]:
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data flags of python -m model.train (docs/data.md)."""
+    add_source_arguments(parser)
+    parser.add_argument("--refit", choices=REFIT_CHOICES, default="all",
+                        help="after early stopping, refit for the picked number of steps on: all pairs (default); "
+                        "every pair but the validation slice (keeps validation clean for choosing heads and routing "
+                        "on it later); none (keep the model fitted on the fit slice)")
+    parser.add_argument("--no-refit", dest="refit", action="store_const", const="none", help="same as --refit none")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which pairs are read, and how (python -m model.train and python -m model.extract_features)."""
     parser.add_argument("--data", action="append", metavar="PATH_OR_NAME",
                         help="training data: a .jsonl/.json/.parquet/.csv file, a directory of them, or a built-in "
                         f"data set ({', '.join(DATASETS)}; 'dsp,relabeled_hh' means both); repeat for more "
@@ -46,11 +56,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user-column", default=None,
                         help="name of the user id column (default user_id, optional); when given, every file must have it")
     parser.add_argument("--strict", action="store_true", help="any row that cannot be used is an error (exit 2)")
-    parser.add_argument("--refit", choices=REFIT_CHOICES, default="all",
-                        help="after early stopping, refit for the picked number of steps on: all pairs (default); "
-                        "every pair but the validation slice (keeps validation clean for choosing heads and routing "
-                        "on it later); none (keep the model fitted on the fit slice)")
-    parser.add_argument("--no-refit", dest="refit", action="store_const", const="none", help="same as --refit none")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
 
 
 REFIT_CHOICES = ("all", "except-validation", "none")

@@ -12,6 +12,7 @@ import torch
 from model.annotators import simulated_annotators
 from model.backbone import Encoder
 from model.data import PreferencePair, default_data_root, is_validation, load_pairs
+from model.feature_shards import read_features
 from model.features import embed_pairs
 from model.fitting import PairTensors
 from model.train_data import PreparedData
@@ -79,9 +80,15 @@ def load_training_set(
 
 
 def embed_training_set(
-    pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str, annotator_prompts: int = 0
+    pairs: list[PreferencePair], encoder: Encoder, cache_dir: Path, group_by: str, annotator_prompts: int = 0,
+    features_dir: Path | None = None,
 ) -> TrainingSet:
-    tensors = embed_pairs(pairs, encoder, cache_dir)
+    """Embedded through the on-disk cache, or read from a features directory that python -m
+    model.extract_features wrote for these pairs with this encoder's recipe (FeatureShardError if not)."""
+    if features_dir is not None:
+        tensors = read_features(features_dir, pairs, encoder.info)
+    else:
+        tensors = embed_pairs(pairs, encoder, cache_dir)
     tensors.group = group_ids(pairs, group_by, annotator_prompts)
     tensors.weight = torch.tensor([p.weight for p in pairs], dtype=torch.float32)
     tensors.__post_init__()

@@ -5,7 +5,6 @@ records the held-out table, the data and the code, readable by anyone (0644 / 07
 from __future__ import annotations
 
 import json
-import random
 import stat
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint
 from model.paths import REPO_ROOT
 from model.train import main
 from tests.model.pair_fixtures import USERS, rows_of, write
-from tests.model.tiny_models import build_tiny_llama, sentence
+from tests.model.tiny_models import build_tiny_llama, tiny_rows
 
 FAST = ["--heads", "2", "--restarts", "1", "--max-steps", "200", "--threads", "1"]
 
@@ -24,18 +23,6 @@ FAST = ["--heads", "2", "--restarts", "1", "--max-steps", "200", "--threads", "1
 @pytest.fixture(scope="module")
 def tiny_backbone(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("backbone") / "tiny-llama")
-
-
-def tiny_rows(n: int, seed: int = 0) -> list[dict]:
-    """Rows of words the tiny tokenizer knows; user ann prefers long answers, bob short ones."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        long, short = sentence(rng, 12), sentence(rng, 4)
-        user = USERS[i % 2]
-        chosen, rejected = (long, short) if user == "ann" else (short, long)
-        rows.append({"prompt": sentence(rng, 6), "chosen": chosen, "rejected": rejected, "user_id": user})
-    return rows
 
 
 def run_failing(argv: list[str], capsys) -> list[str]:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from tests.model.pair_fixtures import USERS
+
 
 def words(text: str) -> list[str]:
     return text.split()
@@ -48,6 +50,18 @@ def sentence(rng: random.Random, n_words: int = 8) -> str:
     parts = [rng.choice(SUBJECTS), rng.choice(ADJECTIVES), rng.choice(NOUNS), rng.choice(VERBS)]
     parts += [rng.choice(WORDS) for _ in range(max(0, n_words - 4))]
     return " ".join(parts)
+
+
+def tiny_rows(n: int, seed: int = 0) -> list[dict]:
+    """Preference rows of words the tiny tokenizer knows; user ann prefers long answers, bob short ones."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        long, short = sentence(rng, 12), sentence(rng, 4)
+        user = USERS[i % 2]
+        chosen, rejected = (long, short) if user == "ann" else (short, long)
+        rows.append({"prompt": sentence(rng, 6), "chosen": chosen, "rejected": rejected, "user_id": user})
+    return rows
 
 
 def build_tokenizer(*, with_pad: bool, chat_template: str | None = CHAT_TEMPLATE, padding_side: str = "right"):
