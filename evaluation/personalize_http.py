@@ -82,8 +82,11 @@ async def top1_of(client: httpx.AsyncClient, items: list[RankingItem], user: str
 
 async def teach(client: httpx.AsyncClient, user: str, domain: str, train: list[RankingItem], n: int,
                 rng: random.Random) -> None:
-    for item in rng.sample(train, n):
-        pair = rng.choice(dsp_pairs_of(item, domain))
+    # a pair whose two responses are one text is no preference: the service refuses it (422), so labels come
+    # from the pairs that differ (a few DSP queries repeat a response, or answer every style alike)
+    usable = {id(item): [p for p in dsp_pairs_of(item, domain) if p.chosen != p.rejected] for item in train}
+    for item in rng.sample([item for item in train if usable[id(item)]], n):
+        pair = rng.choice(usable[id(item)])
         reply = await client.post("/v1/feedback", json={
             "user_id": user, "prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
             "feedback_id": f"{user}-{uuid.uuid4().hex[:8]}"})
