@@ -55,7 +55,8 @@ class GuardedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._head_open and self._over_limit(data):
             self._disarm()
-            self.transport.write(too_large_response(self.max_head_bytes))
+            if self.cycle is None or self.cycle.response_complete:  # never a raw 431 inside another response
+                self.transport.write(too_large_response(self.max_head_bytes))
             self.transport.close()
             return
         super().data_received(data)
@@ -76,6 +77,12 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._head_open, self._head_bytes, self._tail = False, 0, b""
         self._disarm()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # what follows a request's body is the next head: counted from its first byte, also when it is
+        # pipelined behind a response still being written (its deadline starts once that response ends)
+        self._head_open, self._head_bytes, self._tail = True, 0, b""
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
