@@ -117,6 +117,6 @@ def test_a_head_pipelined_behind_a_request_is_bounded_too(guarded: ServiceProces
     with connect(guarded) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n" + HEAD + b"X-Big: ")
         sent = send_until_closed(sock, b"c" * 65536, 100 << 20)
-        reply = reply_of(sock)
-    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]  # the first request was answered
+        reply_of(sock)  # returns once the server has closed (its answer to the first may be lost to the reset)
     assert sent < 64 << 20, sent  # the pipelined head was cut, not buffered
+    assert httpx.get(guarded.url + "/health/live", timeout=10).status_code == 200
