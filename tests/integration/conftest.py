@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from evaluation.service_process import ServiceProcess, free_port
-from tests.helpers import TEST_REDIS_URL
+from tests.helpers import TEST_REDIS_URL, api_keys_setting
 
 
 class RedisServer:
@@ -100,6 +100,16 @@ def service_on_own_prefix(name: str, log_path: Path, checkpoint: Path, **setting
             yield proc
     finally:
         delete_prefix(TEST_REDIS_URL, prefix)
+
+
+@contextmanager
+def keyed_service(name: str, tmp_path_factory: pytest.TempPathFactory, checkpoint: Path,
+                  keys: list[tuple[str, str, str]], **settings: object) -> Iterator[ServiceProcess]:
+    """A server with auth on and URL keys on, for the (tenant, scopes, key) entries, on a key prefix of its own."""
+    log = tmp_path_factory.mktemp(name) / "service.log"
+    with service_on_own_prefix(name, log, checkpoint, auth="on", api_keys=api_keys_setting(*keys), url_keys="true",
+                               **settings) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="session")

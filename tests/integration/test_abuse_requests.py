@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from evaluation.service_process import ServiceProcess
-from tests.helpers import api_keys_setting, bearer
-from tests.integration.conftest import service_on_own_prefix
+from tests.helpers import bearer
+from tests.integration.conftest import keyed_service
 
 KEY_A, KEY_A_RO, KEY_B = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a", "a-ro", "b"))
 PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is prime."
@@ -23,10 +23,8 @@ PROMPT, CHOSEN, REJECTED = "Name a prime number.", "Seven is prime.", "Nine is p
 
 @pytest.fixture(scope="module")
 def secured(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    keys = api_keys_setting(("a", "read+write", KEY_A), ("a", "read", KEY_A_RO), ("b", "read+write", KEY_B))
-    log = tmp_path_factory.mktemp("abuse") / "service.log"
-    with service_on_own_prefix("abuse", log, tiny_checkpoint, max_wait_ms=2, auth="on", api_keys=keys,
-                               url_keys="true") as proc:
+    keys = [("a", "read+write", KEY_A), ("a", "read", KEY_A_RO), ("b", "read+write", KEY_B)]
+    with keyed_service("abuse", tmp_path_factory, tiny_checkpoint, keys, max_wait_ms=2) as proc:
         yield proc
 
 

@@ -16,8 +16,7 @@ import pytest
 
 from model.paths import REPO_ROOT
 from evaluation.service_process import ServiceProcess
-from tests.helpers import api_keys_setting
-from tests.integration.conftest import service_on_own_prefix
+from tests.integration.conftest import keyed_service
 
 KEY_A_RW, KEY_A_RO, KEY_B_RO = (f"key-{name}-{uuid.uuid4().hex}" for name in ("a-rw", "a-ro", "b-ro"))
 PROMPT = "Human: How should I learn to cook?\n\nAssistant:"
@@ -27,10 +26,8 @@ ANSWERS = [" Start with three simple recipes.", " Cooking is an ancient art prac
 @pytest.fixture(scope="module")
 def url_keys(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """Auth on, URL keys on; tenant a: a read+write and a read-only key; tenant b: a read-only key."""
-    keys = api_keys_setting(("a", "read+write", KEY_A_RW), ("a", "read", KEY_A_RO), ("b", "read", KEY_B_RO))
-    log = tmp_path_factory.mktemp("url-keys") / "service.log"
-    with service_on_own_prefix("urlkey", log, tiny_checkpoint, max_wait_ms=5, auth="on", api_keys=keys,
-                               url_keys="true") as proc:
+    keys = [("a", "read+write", KEY_A_RW), ("a", "read", KEY_A_RO), ("b", "read", KEY_B_RO)]
+    with keyed_service("urlkey", tmp_path_factory, tiny_checkpoint, keys, max_wait_ms=5) as proc:
         yield proc
 
 
