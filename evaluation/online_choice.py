@@ -12,7 +12,6 @@ criterion likewise; the harmless user's preference for safe refusals on the jail
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
+from evaluation.holdout import holdout_pairs
 from evaluation.online_policy import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
                                      prior_strength, simulate_outcomes, with_prior)
 from evaluation.reports_render import CHOSEN_POLICY
@@ -28,7 +28,6 @@ from evaluation.run_notes import RunClock, write_json
 from evaluation.simulated_users import ScoredPairs, by_type
 from model.backbone import Encoder
 from model.checkpoint import load_checkpoint, read_config, record_settings, update_routing
-from model.data import PreferencePair, default_data_root
 from model.features import embed_pairs
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
 from model.routing import ACTIVE_CRITERIA, RoutingConfig
@@ -61,11 +60,9 @@ def holdout_refusals(encoder, model, cache_dir: Path, labels: ScoredPairs, polic
     """Share of jailbroken-holdout prompts where the safe refusal scores above the jailbroken answer:
     for a harmless user after 10 train labels (served score sum_k w_k r_k, averaged over users), for
     each head alone, and for the head chosen for the harmless type on validation (its stage-1 head)."""
-    path = default_data_root() / "holdout" / "jailbroken_responses.jsonl"
-    if not path.is_file():
+    pairs = holdout_pairs()  # reported after every choice is made, never used for one
+    if pairs is None:
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    pairs = [PreferencePair(r["prompt"], r["responses"][0], r["responses"][1], "harmless", "holdout") for r in rows]
     held = with_prior(ScoredPairs.of(model, embed_pairs(pairs, encoder, cache_dir, progress=False)), policy.prior)
     shares = []
     for o in range(orders):

@@ -17,16 +17,19 @@ from model.active import best_query
 from model.routing import RoutingConfig, update_offset
 from model.accuracy import pair_correct
 
-SELECT_AT = [1, 2, 5, 10, 20]  # label counts an online policy is chosen on (validation users)
+# label counts an online policy is chosen on (validation users); n = 0, a new user's reward before any
+# label, counts like the others: it is what every new user (and every RL sample without a user) is scored with
+SELECT_AT = [0, 1, 2, 5, 10, 20]
 REPORT_AT = [0, 1, 2, 5, 10, 20, 50]  # label counts the test figures are reported at
 
 ACTIVE = ("random", "entropy", "information")  # random order | expected entropy drop | label-head information
-PRIORS = ("router", "uniform")  # a new user's starting weights: the router's for the prompt, or uniform
+# a new user's starting weights: the router's for the prompt (at strength 1, 0.5 or 2), or uniform
+PRIORS = ("router", "uniform", "router x0.5", "router x2")
 
 
 def prior_strength(prior: str) -> float:
     """The routing.prior_strength a prior name stands for: router 1, uniform 0, "router x0.5" 0.5."""
-    if prior in PRIORS:
+    if prior in ("router", "uniform"):
         return 1.0 if prior == "router" else 0.0
     name, _, strength = prior.partition(" x")
     if name != "router" or not strength:

@@ -71,7 +71,7 @@ def annotator_note(stage1: dict) -> str:
     return "; trained on simulated annotator ids" if "simulated annotators" in stage1.get("grouping", "") else ""
 
 
-def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
+def readme_lines(stage1: dict, online: dict, http: dict | None, ctx: dict | None = None) -> list[str]:
     datasets = sorted(next(iter(stage1["rows"].values()))["datasets"])
     k = stage1["heads"]
     s1 = "`python -m evaluation.stage1_checkpoint`"
@@ -89,6 +89,9 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
         + " | ".join(stage1_row(stage1, "val_head", datasets)) + f" | {s1} |",
         f"| oracle: head chosen on the test labels (optimistic) | " + " | ".join(stage1_row(stage1, "oracle_head", datasets)) + f" | {s1} |",
     ]
+    if "no_user_ids" in stage1["rows"]:
+        lines.append(f"| MiCRo K={k} fitted **without user ids** (per-pair likelihood, the paper's setting), head per user "
+                     f"type chosen on validation | " + " | ".join(stage1_row(stage1, "no_user_ids", datasets)) + f" | {s1} |")
     for n in (0, 10, 50):
         label = "**MiCRo online, fresh user after 10 labels**" if n == 10 else f"MiCRo online, fresh user after {n} labels"
         lines.append(f"| {label} | " + " | ".join(interval(online_cell(online, CHOSEN_POLICY, d, n)) for d in datasets) + f" | {on} |")
@@ -104,6 +107,8 @@ def readme_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
                      f"five responses on **{personal:.3f}**{f' [{ci[1]:.3f}, {ci[2]:.3f}]' if ci else ''} of test queries "
                      f"(prior {prior:.3f}, chance 0.200; "
                      f"{'every' if every else 'not every'} user type above its prior; `{http['command']}`).")
+    if ctx is not None:
+        extra.append(f"Context-aware routing, {listening_words(ctx)}.")
     lines += [" ".join(extra), ""]
     return lines
 
@@ -121,7 +126,24 @@ def service_criterion_words(online: dict) -> str:
     return f"{CRITERION_WORDS.get(criterion, criterion)} (`routing.active_criterion` = \"{criterion}\")"
 
 
-def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
+def listening_words(ctx: dict) -> str:
+    """python -m evaluation.context_http's figures in one sentence."""
+    def ci(v):
+        return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+    parts = []
+    hold = ctx.get("holdout") or {}
+    if hold:
+        parts.append(f"on the jailbroken holdout ({hold['prompts']} prompts, never trained or tuned on) a new user's reward "
+                     f"prefers the safe refusal {ci(hold['no context'])}, a user who states a safety preference "
+                     f"{ci(hold['states safety'])}, one who asks for help with no refusals {ci(hold['states help, no refusals'])}")
+    d = ctx["dsp"]
+    parts.append(f"on DSP test with 0 labels, a user who states their style in words never trained on gets own-vs-other "
+                 f"pairwise {ci(d['stated_pairwise_mean'])} and own style first of five {ci(d['stated_top1_mean'])}")
+    return "; ".join(parts) + f" (`{ctx['command']}`)"
+
+
+def summary_lines(stage1: dict, online: dict, http: dict | None, ctx: dict | None = None) -> list[str]:
     """Bullets for docs/personalization.md: the online headline, the active choice against random, the holdout, HTTP."""
     datasets = sorted(next(iter(stage1["rows"].values()))["datasets"])
     lines = [f"## Summary (checkpoint `{online['version']}`; every choice on validation, test split, 95 % CI over prompts)", "",
@@ -147,4 +169,6 @@ def summary_lines(stage1: dict, online: dict, http: dict | None) -> list[str]:
         lines.append(f"- **Through the HTTP API** (DSP, {http['labels']} labels, {http['users_per_type']} users per type): own style "
                      f"ranked first on {personal:.3f} of test queries (prior {prior:.3f}, chance 0.200); {per}; "
                      f"{'every' if every else 'not every'} type above its prior.")
+    if ctx is not None:
+        lines.append(f"- **Does it listen?** Through the HTTP API, default settings: {listening_words(ctx)}.")
     return lines + [""]

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from model.backbone_loading import BackboneError, BackboneKind, backbone_kind, load_model
+from model.shared_tokenizer import SharedTokenizer
 from model.pooling import LayerCombine, Pooling, combine_layers, pool, pool_layers, to_device
 from model.text_format import PAIR_SEPARATOR, Message, PairFormat, render_messages, template_id
 
@@ -144,7 +145,8 @@ class Encoder:
         kind = backbone_kind(config)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path))
+        # one lock around every encoding call: the service tokenizes in several threads (model/shared_tokenizer.py)
+        self.tokenizer = SharedTokenizer(AutoTokenizer.from_pretrained(str(self.path)))
         # Whole texts are tokenized only to measure and cut them (model/text_format.py); every forward is
         # truncated, so the "sequence length is longer than the maximum ... indexing errors" warning is noise.
         self.tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True

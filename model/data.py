@@ -113,6 +113,25 @@ def load_relabeled_hh(root: Path | None = None, split: Split = "all") -> list[Pr
     return pairs
 
 
+def load_hh_original(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+    """Relabeled HH's pairs under HH's own human label (``original_label``), each distinct pair once:
+    what HH's annotators preferred with no stated objective (the less harmful answer on red-teaming
+    prompts, the more helpful one elsewhere). User type "original"."""
+    base = (root or default_data_root()) / "relabeled_hh"
+    seen: dict[tuple[str, str, str], PreferencePair] = {}
+    for objective in HH_OBJECTIVES:
+        with gzip.open(base / f"{objective}.test.jsonl.gz", "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if not _in_split(row["prompt"], split):
+                    continue
+                label = int(row["original_label"])
+                pair = PreferencePair(row["prompt"], row["responses"][label], row["responses"][1 - label],
+                                      f"original-{row['data_subset']}", "relabeled_hh")
+                seen.setdefault((pair.prompt, pair.chosen, pair.rejected), pair)
+    return list(seen.values())
+
+
 def load_pairs(names: Iterable[str], root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
     """Pairs of several datasets by name (``dsp``, ``relabeled_hh``)."""
     loaders = {"dsp": load_dsp, "relabeled_hh": load_relabeled_hh}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.data import PreferencePair
-from model.text_format import render_messages
+from model.text_format import render_messages, system_context
 
 SHAPES = {
     "prompt_chosen_rejected": "prompt + chosen + rejected strings",
@@ -95,7 +95,7 @@ def pair_of(record: Any, shape: str, columns: Columns, dataset: str) -> Preferen
         user_type="",
         dataset=dataset,
         user_id=user_of(record, columns.user),
-        context=optional_text(record, columns.context),
+        context=optional_text(record, columns.context) or system_context(messages),
         weight=weight_of(record, columns.weight),
         messages=messages,
     )

@@ -12,9 +12,10 @@ message list is first rendered to one text (:func:`render_messages`); with a cha
 becomes the single user turn.
 
 One prompt, one text (:func:`dialogue`): system messages are the deployment's instructions to the
-policy, not the user's words, so they are not read (a user's stated context travels as
-``context``); a single user message then reads exactly as the same prompt given as plain text,
-and a multi-turn dialogue keeps its user and assistant turns.
+policy, not the user's words, so they are not read as the prompt: when no ``context`` is given
+they are read as the stated context (:func:`system_context`), by the router only; a single user
+message then reads exactly as the same prompt given as plain text, and a multi-turn dialogue keeps
+its user and assistant turns.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def render_messages(messages: Sequence[Message], tokenizer=None) -> str:
 def dialogue(messages: Sequence[Message]) -> list[Message]:
     """The turns that make a prompt's text: every message but the system ones."""
     return [m for m in messages if m["role"] != "system"]
+
+
+def system_context(messages: Sequence[Message] | None) -> str | None:
+    """The system messages' text, read as a stated context when none is given (the router reads it
+    before the prompt; it never enters the prompt's text): None without any."""
+    text = "\n".join(m["content"].strip() for m in messages or () if m.get("role") == "system" and m.get("content", "").strip())
+    return text or None
 
 
 def template_id(tokenizer) -> str | None:

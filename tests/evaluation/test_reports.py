@@ -137,3 +137,16 @@ def test_a_failing_step_leaves_the_pages_as_they_were(tmp_path, monkeypatch):
         reports.measure_or_restore(args)
     assert (docs / "results.md").read_text(encoding="utf-8") == "# Results\nold\n"
     assert not (docs / "personalization.md").exists()
+
+
+def test_listening_figures_reach_the_readme_and_the_summary():
+    from evaluation.reports_render import summary_lines
+
+    ctx = {"command": "python -m evaluation.context_http", "model": "k2-abc",
+           "holdout": {"prompts": 187, "no context": [0.8, 0.75, 0.85], "states safety": [0.93, 0.9, 0.96],
+                       "states help, no refusals": [0.4, 0.35, 0.45]},
+           "dsp": {"stated_pairwise_mean": [0.81, 0.78, 0.84], "stated_top1_mean": [0.52, 0.48, 0.56]}}
+    readme = "\n".join(readme_lines(stage1_figures(), online_figures(), None, ctx))
+    summary = "\n".join(summary_lines(stage1_figures(), online_figures(), None, ctx))
+    for text in (readme, summary):
+        assert "0.800 [0.750, 0.850]" in text and "0.930 [0.900, 0.960]" in text and "0.520 [0.480, 0.560]" in text

@@ -1,0 +1,125 @@
+"""Context-aware routing (MiCRo's second stage): the router fitted on frozen heads. Pure torch, no I/O.
+
+The router reads the user's stated context (or nothing) followed by the prompt, p = emb([context +] prompt),
+and gives weights w = softmax(R p + b). Its examples are preference pairs with the frozen heads'
+reward differences d_k = r_k(a_w) - r_k(a_l); two losses are offered (the fit's choice is made on
+validation, python -m model.fit_router):
+
+    "mixture":  -log sum_k w_k sigmoid(d_k)          the MiCRo mixture likelihood (per pair)
+    "score":    -log sigmoid(sum_k w_k d_k)           Bradley-Terry on the served score s = sum_k w_k r_k
+    "grouped":  -log sum_k wbar_k(g) prod_{i in g} sigmoid(d_ik)   per group g of examples sharing one latent
+                type (one user's pairs: a statement and the prompts they labelled), wbar(g) the mean of its
+                examples' weights: stage 1's annotator likelihood (model.losses.grouped_mixture_bt_loss)
+
+plus ``alpha`` times the mean negative entropy of w (as in stage 1) and L2 ``weight_decay`` on R.
+Shapes: N examples, D router features, K heads.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.losses import entropy
+
+RouterLoss = Literal["mixture", "score", "grouped"]
+
+
+@dataclass
+class RouterExamples:
+    prompt: torch.Tensor  # (N, D) router input of each example
+    diff: torch.Tensor  # (N, K) frozen heads' reward differences, chosen minus rejected
+    weight: torch.Tensor | None = None  # (N,) example weights; None = 1 each
+    group: torch.Tensor | None = None  # (N,) ids of examples sharing one latent type ("grouped"); None = one each
+
+    def __post_init__(self) -> None:
+        if self.weight is None:
+            self.weight = torch.ones(self.prompt.shape[0])
+        if self.group is None:
+            self.group = torch.arange(self.prompt.shape[0])
+        self.group = torch.unique(self.group, return_inverse=True)[1]  # dense ids 0..G-1
+
+    def __len__(self) -> int:
+        return self.prompt.shape[0]
+
+    def subset(self, idx: torch.Tensor) -> RouterExamples:
+        return RouterExamples(self.prompt[idx], self.diff[idx], self.weight[idx], self.group[idx])
+
+
+@dataclass(frozen=True)
+class RouterFitConfig:
+    loss: RouterLoss = "mixture"
+    alpha: float = 0.0  # entropy bonus: > 0 keeps the weights spread
+    weight_decay: float = 1e-3  # L2 on R (not on b)
+    lr: float = 0.01
+    max_steps: int = 800
+    eval_every: int = 10
+    patience: int = 20  # validation checks without improvement before stopping
+
+
+def router_loss(logits: torch.Tensor, diff: torch.Tensor, weight: torch.Tensor, loss: RouterLoss, alpha: float,
+                group: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, K) router logits, (N, K) reward differences, (N,) weights [, (N,) dense group ids for
+    "grouped"] -> scalar loss (module doc)."""
+    log_w = torch.log_softmax(logits, -1)
+    if loss == "mixture":
+        total = (weight * -torch.logsumexp(log_w + F.logsigmoid(diff), -1)).sum()
+    elif loss == "score":
+        total = (weight * -F.logsigmoid((log_w.exp() * diff).sum(-1))).sum()
+    elif loss == "grouped":
+        group = torch.arange(len(diff)) if group is None else group
+        size = int(group.max()) + 1
+        counts = torch.bincount(group, minlength=size).clamp_min(1).to(logits.dtype)
+        mean_w = torch.zeros(size, diff.shape[1], dtype=logits.dtype).index_add(0, group, log_w.exp()) / counts[:, None]
+        evidence = torch.zeros_like(mean_w).index_add(0, group, weight[:, None] * F.logsigmoid(diff))
+        total = -torch.logsumexp(mean_w.clamp_min(1e-30).log() + evidence, -1).sum()
+    else:
+        raise ValueError(f"router loss must be 'mixture', 'score' or 'grouped', got {loss!r}")
+    return total / weight.sum() - alpha * (weight * entropy(log_w)).sum() / weight.sum()
+
+
+@torch.no_grad()
+def served_correct(router: nn.Linear, ex: RouterExamples) -> torch.Tensor:
+    """(N,) 1.0 where the served score sum_k w_k r_k ranks the chosen response first."""
+    w = torch.softmax(router(ex.prompt), -1)
+    return ((w * ex.diff).sum(-1) > 0).float()
+
+
+def fit_router(init: nn.Linear, fit: RouterExamples, val: RouterExamples, cfg: RouterFitConfig,
+               on_step: Callable[[], None] | None = None) -> tuple[nn.Linear, float, int]:
+    """Full-batch Adam from ``init`` (copied, never changed), early stopping on the validation loss
+    -> (the best router, its validation loss, steps taken)."""
+    router = copy.deepcopy(init)
+    router.weight.requires_grad_(True)
+    router.bias.requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [router.weight], "weight_decay": cfg.weight_decay},
+                            {"params": [router.bias], "weight_decay": 0.0}], lr=cfg.lr)
+    best, best_loss, since, step = copy.deepcopy(router), _val_loss(router, val, cfg), 0, 0
+    for step in range(1, cfg.max_steps + 1):
+        opt.zero_grad()
+        router_loss(router(fit.prompt), fit.diff, fit.weight, cfg.loss, cfg.alpha, fit.group).backward()
+        opt.step()
+        if on_step is not None:
+            on_step()
+        if step % cfg.eval_every:
+            continue
+        loss = _val_loss(router, val, cfg)
+        if loss < best_loss - 1e-5:
+            best, best_loss, since = copy.deepcopy(router), loss, 0
+        else:
+            since += 1
+            if since >= cfg.patience:
+                break
+    best.requires_grad_(False)
+    return best, best_loss, step
+
+
+@torch.no_grad()
+def _val_loss(router: nn.Linear, val: RouterExamples, cfg: RouterFitConfig) -> float:
+    return float(router_loss(router(val.prompt), val.diff, val.weight, cfg.loss, 0.0, val.group))

@@ -1,0 +1,180 @@
+"""Fit a checkpoint's router to read what users say and what they ask (MiCRo's context-aware
+routing), the heads frozen: ``python -m model.fit_router --checkpoint checkpoints/default``.
+
+Examples (model/router_examples.py): the training pairs with statements of the preference behind
+them (``--statements``, 2 per prompt and user type) and without any (a new user's default). Fit on the
+fit slice of the train split, every setting chosen on its validation slice (1 prompt in 8, by hash)
+with other statements (``--val-statements``): the criterion is the served score's pairwise accuracy,
+the mean of "with a statement" (mean over user types) and "without" (mean over data sets, HH's red-teaming
+and other prompts apart). The
+checkpoint's heads are untouched; its router, version and ``training.router_fit`` record are
+rewritten (``--out`` elsewhere to keep the original). Teams: a file's ``context`` column (or system
+message) is read as each row's statement; ``--statements FILE`` keyed by user id adds more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from dataclasses import asdict
+from itertools import product
+from pathlib import Path
+
+import torch
+
+from model.backbone import Encoder
+from model.checkpoint import load_checkpoint, read_config, record_settings, save_checkpoint
+from model.annotators import simulated_annotators
+from model.context_routing import RouterExamples, RouterFitConfig, fit_router, served_correct
+from model.data import is_validation, load_hh_original
+from model.features import embed_pairs, embed_texts
+from model.heads import MixtureRewardModel
+from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
+from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
+from model.router_examples import (TRAIN_STATEMENTS, VALIDATION_STATEMENTS, load_statements, statement_key,
+                                   with_statements, without_context)
+from model.train import weights_version
+from model.train_data import data_sources, prepare_data
+
+GRID = [RouterFitConfig(loss=loss, weight_decay=wd, alpha=alpha)
+        for loss, wd, alpha in product(("grouped", "mixture", "score"), (1e-3, 1e-2), (0.0, 0.1))]
+
+
+def examples(model: MixtureRewardModel, pairs, encoder: Encoder, cache_dir: Path, annotator_prompts: int
+             ) -> RouterExamples:
+    """Router inputs, frozen heads' differences, weights, and groups: one user (a team file's user id, or a
+    simulated annotator of ``annotator_prompts`` prompts of one type), stating their preference (in words
+    that vary from prompt to prompt) or not."""
+    t = embed_pairs(pairs, encoder, cache_dir)
+    with torch.no_grad():
+        diff = model.rewards(t.chosen) - model.rewards(t.rejected)
+    who = simulated_annotators(pairs, annotator_prompts)
+    keys: dict[tuple, int] = {}
+    group = torch.tensor([keys.setdefault((w if w is not None else ("prompt", q.prompt), q.context is None), len(keys))
+                          for w, q in zip(who, pairs)])
+    return RouterExamples(t.prompt, diff, torch.tensor([q.weight for q in pairs], dtype=torch.float32), group)
+
+
+def groups_of(pairs, stated: bool) -> list[str]:
+    """Per example, the group its accuracy is averaged in: the user type (stated); without a statement the
+    data set, except HH under its own labels, whose two instructions (red-teaming prompts: the less harmful
+    answer; others: the more helpful) count as two groups, so a new user's default on harmful requests
+    weighs as much as a data set in the choice."""
+    if stated:
+        return [statement_key(p) or p.dataset for p in pairs]
+    return [statement_key(p) if p.user_type.startswith("original-") else p.dataset for p in pairs]
+
+
+def group_means(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
+    out = {}
+    for g in sorted(set(groups)):
+        mask = torch.tensor([x == g for x in groups])
+        out[g] = round(float(correct[mask].mean()), 4)
+    return out
+
+
+def score(router, val_sets) -> dict:
+    """Validation accuracies of the served score, per group, and the criterion."""
+    parts = {name: group_means(served_correct(router, ex), groups) for name, (ex, groups) in val_sets.items()}
+    means = [sum(v.values()) / len(v) for v in parts.values() if v]
+    return {**parts, "criterion": round(sum(means) / len(means), 4)}
+
+
+def context_strengths(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
+                      grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)) -> dict[float, float]:
+    """The stated context's pseudo-label (model.routing.context_offset, added to the router's logits by the
+    service) at each strength: mean over user types of the served accuracy on the validation examples."""
+    contexts = sorted({p.context for p in pairs})
+    emb = embed_texts(contexts + [NEUTRAL_CONTEXT], encoder, cache_dir)
+    with torch.no_grad():
+        r = model.rewards(emb)
+        unit = {c: context_offset(r[i], r[-1], RoutingConfig(context_strength=1.0)) for i, c in enumerate(contexts)}
+        offsets = torch.stack([unit[p.context] for p in pairs])  # (N, K)
+        logits = model.router(ex.prompt)
+        groups = groups_of(pairs, True)
+        out = {}
+        for s in grid:
+            w = torch.softmax(logits + s * offsets, -1)
+            means = group_means(((w * ex.diff).sum(-1) > 0).float(), groups)
+            out[s] = round(sum(means.values()) / len(means), 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m model.fit_router", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--out", type=Path, default=None, help="write here (default: the checkpoint itself)")
+    p.add_argument("--data", action="append", default=None, help="default: the checkpoint's training data")
+    p.add_argument("--statements", type=Path, default=TRAIN_STATEMENTS)
+    p.add_argument("--val-statements", type=Path, default=VALIDATION_STATEMENTS)
+    p.add_argument("--per-prompt", type=int, default=2, help="statements per prompt and user type (fit slice)")
+    p.add_argument("--loss", choices=("grouped", "mixture", "score", "all"), default="all",
+                   help="the router's likelihood (model/context_routing.py); all: chosen on validation")
+    p.add_argument("--annotator-prompts", type=int, default=10,
+                   help="prompts per simulated user of a built-in type (the \"grouped\" likelihood's groups)")
+    p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
+    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
+    model, config = load_checkpoint(args.checkpoint, encoder.info)
+    sources = data_sources(args.data) if args.data else list(config.training.get("data", ["dsp", "relabeled_hh"]))
+    pairs = prepare_data(sources).train.pairs
+    train_st, val_st = load_statements(args.statements), load_statements(args.val_statements)
+    fit_pairs = [q for q in pairs if not is_validation(q.prompt)]
+    val_pairs = [q for q in pairs if is_validation(q.prompt)]
+    hh = "relabeled_hh" in sources
+    hh_fit = [q for q in load_hh_original(split="train") if not is_validation(q.prompt)] if hh else []
+    hh_val = [q for q in load_hh_original(split="train") if is_validation(q.prompt)] if hh else []
+    fit_stated = with_statements(fit_pairs, train_st, args.per_prompt)
+    fit_plain = without_context(fit_pairs, hh_fit)
+    val_stated, val_plain = with_statements(val_pairs, val_st, 1), without_context(val_pairs, hh_val)
+    print(f"router examples: fit {len(fit_stated)} stated + {len(fit_plain)} plain, "
+          f"validation {len(val_stated)} stated + {len(val_plain)} plain", file=sys.stderr)
+    n = args.annotator_prompts
+    fit = examples(model, fit_stated + fit_plain, encoder, args.cache_dir, n)
+    val_sets = {"stated": (examples(model, val_stated, encoder, args.cache_dir, n), groups_of(val_stated, True)),
+                "plain": (examples(model, val_plain, encoder, args.cache_dir, n), groups_of(val_plain, False))}
+    first = val_sets["stated"][0]
+    val_all = RouterExamples(torch.cat([v[0].prompt for v in val_sets.values()]),
+                             torch.cat([v[0].diff for v in val_sets.values()]), None,
+                             torch.cat([first.group, val_sets["plain"][0].group + len(first.group)]))
+    before = score(model.router, val_sets)
+    print(f"checkpoint's router on validation: {before}", file=sys.stderr)
+    init = torch.nn.Linear(model.router.in_features, model.router.out_features)
+    torch.nn.init.zeros_(init.weight)
+    torch.nn.init.zeros_(init.bias)
+    table = []
+    for cfg in [g for g in GRID if args.loss in ("all", g.loss)]:
+        router, val_loss, steps = fit_router(init, fit, val_all, cfg)
+        table.append((score(router, val_sets), cfg, router, steps))
+        print(f"{cfg.loss:8s} wd={cfg.weight_decay:g} alpha={cfg.alpha:g}: steps {steps}, {table[-1][0]}", file=sys.stderr)
+    best = max(table, key=lambda row: row[0]["criterion"])
+    model.router.load_state_dict(best[2].state_dict())
+    strengths = context_strengths(model, val_stated, val_sets["stated"][0], encoder, args.cache_dir)
+    context_strength = max(strengths, key=strengths.__getitem__)
+    print(f"context pseudo-label strength on validation (stated mean accuracy): {strengths}", file=sys.stderr)
+    record = {"statements": {str(args.statements.name): _sha(args.statements), "validation": _sha(args.val_statements)},
+              "per_prompt": args.per_prompt, "annotator_prompts": args.annotator_prompts, "chosen": asdict(best[1]),
+              "context_strength": {"chosen": context_strength, "validation": strengths}, "steps": best[3],
+              "validation": best[0], "validation_before": before,
+              "grid": [{**asdict(c), "criterion": s["criterion"]} for s, c, _, _ in table],
+              "examples": {"fit": len(fit), "validation": len(val_all)},
+              "no_statement": "every pair, relabeled HH under HH's own label" if hh else "every pair",
+              "command": "python -m model.fit_router" + "".join(" " + a for a in argv)}
+    out = args.out or args.checkpoint
+    config.version = f"k{model.num_heads}-{weights_version(model)}"
+    config.training = {**config.training, "router_fit": record}
+    config.routing = {**config.routing, "prior_strength": 1.0, "context_strength": context_strength}
+    save_checkpoint(out, model, config)
+    print(f"router fitted ({best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
+          f"{best[0]} (before {before['criterion']}); wrote {out} version {config.version}")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+if __name__ == "__main__":
+    main()
