@@ -8,7 +8,7 @@ model.backbone.Encoder), same head: a sample without a user gets the mix the ser
 user, softmax(s (R p + b)) with s = routing.prior_strength (the prompt's router forward runs only
 when s != 0: it cannot change the answer otherwise). bench.rl_compare drives it beside the service.
 
-    MICRO_CHECKPOINT=checkpoints/default MICRO_PORT=8100 python -m bench.bare_server
+    MICRO_CHECKPOINT=checkpoints/default MICRO_PORT=8100 python -m bench.bare_server   # MICRO_DEVICE=cuda: on a GPU
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from service.core.cpu_quota import available_cores
 def create_app(checkpoint: str) -> FastAPI:
     torch.set_num_threads(available_cores())
     config = read_config(checkpoint)
-    encoder = Encoder(device="cpu", dtype="float32", **record_settings(config.backbone))
+    encoder = Encoder(device=os.environ.get("MICRO_DEVICE", "cpu"), dtype="float32", **record_settings(config.backbone))
     model, config = load_checkpoint(checkpoint, encoder.info)
     model.prior_strength = config.routing_config().prior_strength
     app = FastAPI()
@@ -45,10 +45,10 @@ def create_app(checkpoint: str) -> FastAPI:
         responses = [q[len(p):].lstrip() if q.startswith(p) else q for q, p in zip(queries, prompts)]
         texts, _ = encoder.join_pairs(prompts, responses)
         with torch.inference_mode():
-            rewards = model.rewards(encoder.forward_tokens(encoder.tokenize(texts)))  # (N, K)
+            rewards = model.rewards(encoder.forward_tokens(encoder.tokenize(texts)).float().cpu())  # (N, K)
             if model.prior_strength:
                 routers = encoder.tokenize([router_text(p) for p in prompts], encoder.router_max_length)
-                weights = model.log_weights(encoder.forward_tokens(routers)).exp()  # (N, K)
+                weights = model.log_weights(encoder.forward_tokens(routers).float().cpu()).exp()  # (N, K)
             else:
                 weights = torch.softmax(torch.zeros(model.num_heads), -1)  # s = 0: uniform, whatever the prompt
             scores = (rewards * weights).sum(-1).tolist()

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prompts", default="unique,repeated", help="prompt shapes to run: unique, repeated")
     p.add_argument("--openrlhf", default="0.11.2", help="version under .venv-rl/openrlhf/")
     p.add_argument("--overhead-requests", type=int, default=100)
+    p.add_argument("--device", default="cpu", help="cuda: every server on the GPU (bench/gpu_check.sh); the bare "
+                   "server and the fp32 service in fp32, the defaults in the GPU's bf16/fp16")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                    help="a MICRO_* setting of both services (repeatable)")
     return parse_with_quick(p, argv, QUICK)
@@ -147,6 +150,8 @@ def run(args: argparse.Namespace, urls: dict[str, str]) -> dict:
                 job = samples(args.samples, f"{args.run}{shape[0]}{r}{name[0]}", shape)
                 rounds[name].append({k: v for k, v in drive(url, job, args.concurrency, args.openrlhf).items()
                                      if k != "rewards"})
+                print(f"{shape} round {r} {name}: {rounds[name][-1]['seconds']} s, load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)
         best = {name: min(rs, key=lambda x: x["seconds"]) for name, rs in rounds.items()}
         out["shapes"][shape] = {"rounds": rounds, "best": best,
                                 "ratio": {name: round(best["bare"]["seconds"] / b["seconds"], 3)
@@ -192,11 +197,12 @@ def main(argv: list[str] | None = None) -> dict:
     for pair in args.server_env:
         name, _, value = pair.partition("=")
         extra[name.removeprefix("MICRO_").lower()] = value
-    common = {"checkpoint": args.checkpoint.resolve(), "redis_url": args.redis_url, "key_prefix": prefix, **extra}
+    common = {"checkpoint": args.checkpoint.resolve(), "redis_url": args.redis_url, "key_prefix": prefix,
+              "device": args.device, **extra}
     servers = {"bare": ServiceProcess(log_dir / "bare.log", module="bench.bare_server", ready_path="/health",
-                                      checkpoint=args.checkpoint.resolve()),
+                                      checkpoint=args.checkpoint.resolve(), device=args.device),
                "defaults": ServiceProcess(log_dir / "defaults.log", **common),
-               "fp32": ServiceProcess(log_dir / "fp32.log", **common, backend="torch")}
+               "fp32": ServiceProcess(log_dir / "fp32.log", **common, backend="torch", dtype="float32")}
     res = {"loadavg_start": [round(x, 2) for x in os.getloadavg()], "samples": args.samples,
            "concurrency": args.concurrency, "rounds": args.rounds, "openrlhf": args.openrlhf,
            "checkpoint": str(args.checkpoint.resolve()), "server_logs": str(log_dir)}
