@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # annotations only: not imported at run time
 
 UserPath = Annotated[str, Path(pattern=ID_PATTERN, description="The user's id")]
 # The dependencies are ``async def``: they only read app state, and FastAPI runs a plain ``def`` dependency in its
-# thread pool, a thread hop per dependency per request (measured: ~12 hops per /get_reward, docs/performance.md).
+# thread pool: a thread hop per dependency per request (three per /get_reward before; docs/performance.md).
 
 
 async def get_runtime(request: Request) -> Runtime:
