@@ -27,7 +27,7 @@ from service.core.cpu_quota import available_cores
 
 
 def create_app(checkpoint: str) -> FastAPI:
-    torch.set_num_threads(available_cores())
+    torch.set_num_threads(int(os.environ.get("MICRO_TORCH_THREADS", "0")) or available_cores())  # 0: the cores
     config = read_config(checkpoint)
     encoder = Encoder(device=os.environ.get("MICRO_DEVICE", "cpu"), dtype="float32", **record_settings(config.backbone))
     model, config = load_checkpoint(checkpoint, encoder.info)
