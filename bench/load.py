@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def measure(args: argparse.Namespace, url: str, naive_url: str | None, run: str) -> dict:
     items = dsp_items()
     stream, pairs = calls(items, run, args.responses), calls(items[::-1], run + "p", 2)
-    encoder = load_encoder(args.checkpoint)
+    encoder = load_encoder(args.checkpoint, "auto")  # as the servers resolve MICRO_BACKEND
     raw_calls = [next(stream) for _ in range(args.raw_calls)]
     raw = raw_throughput(encoder, raw_calls, ints(args.raw_batch_sizes))
     out: dict = {"raw": raw, "batched": [], "naive": []}

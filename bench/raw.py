@@ -16,13 +16,19 @@ from model.backbone import Encoder
 from model.checkpoint import read_config, record_settings
 from model.features import router_text
 from model.onnx_gate import features
+from model.variants import VARIANT_DTYPES, auto_backend
 from service.core.cpu_quota import available_cores
 
 
-def load_encoder(checkpoint: Path) -> Encoder:
-    """The encoder as the service builds it (windows from the checkpoint; threads = cores)."""
+def load_encoder(checkpoint: Path, backend: str = "torch") -> Encoder:
+    """The encoder as the service builds it (windows from the checkpoint; threads = cores; the dtype
+    of the torch variant MICRO_BACKEND resolves to: auto -> torch-bf16 where the checkpoint passed its gate)."""
     torch.set_num_threads(available_cores())
-    return Encoder(**record_settings(read_config(checkpoint).backbone))
+    config = read_config(checkpoint)
+    if backend == "auto":
+        backend = auto_backend(Path(checkpoint), config.backbone, "cpu")[0]
+    dtype = VARIANT_DTYPES.get(backend, "float32")
+    return Encoder(device="cpu", dtype=dtype, **record_settings(config.backbone))
 
 
 def raw_throughput(encoder: Encoder, calls: list[Call], batch_sizes: list[int]) -> dict:
@@ -52,7 +58,7 @@ def rl_texts(encoder: Encoder, bodies: list[dict]) -> tuple[list[str], list[str]
 def raw_rl(encoder: Encoder, checkpoint: Path, backend: str, bodies: list[dict], batch_sizes: list[int]) -> dict:
     """Queries per second of the bare forward, for each batch size and the best one."""
     forward = encoder.forward_tokens
-    if backend != "torch":
+    if backend.startswith("onnx"):
         from model.onnx_backend import load_graph
 
         forward = load_graph(checkpoint, backend, encoder, available_cores())

@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     p.add_argument("--redis-url", default=os.environ.get("MICRO_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
-                   help="MICRO_BACKEND of both servers")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx", "onnx-int8"],
+                   help="MICRO_BACKEND of both servers (auto: the service's default)")
     p.add_argument("--rl-concurrency", type=int, default=64, help="single-query /get_reward requests in flight")
     p.add_argument("--rl-requests", type=int, default=600, help="at most this many requests per server")
     p.add_argument("--seconds", type=float, default=40.0, help="no new RL request after this long (per server)")
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def measure(args: argparse.Namespace, url: str, naive_url: str, run: str) -> dict:
     items = dsp_items()
-    encoder = load_encoder(args.checkpoint)
+    encoder = load_encoder(args.checkpoint, args.backend)
     stream = rl_bodies(items, run + "raw")
     raw_bodies = [next(stream) for _ in range(args.raw_queries)]
     out: dict = {}

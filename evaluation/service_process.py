@@ -78,8 +78,10 @@ class ServiceProcess:
     (``/health/ready``: model loaded and warm, whether Redis answers or not; ``/health/live``:
     serving HTTP)."""
 
-    def __init__(self, log_path: Path, *, ready_path: str = "/health/ready", **settings: object) -> None:
+    def __init__(self, log_path: Path, *, ready_path: str = "/health/ready", module: str = "service",
+                 **settings: object) -> None:
         self.log_path, self.ready_path, self.settings = Path(log_path), ready_path, settings
+        self.module = module  # ``python -m <module>``: the service, or bench.bare_server (same env contract)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,7 +92,7 @@ class ServiceProcess:
         if self.proc is not None:
             raise RuntimeError("this ServiceProcess was started already")
         with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=REPO_ROOT,
                                          env=settings_env(self.settings, self.port),
                                          stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         return self

@@ -140,7 +140,7 @@ def bearer_caller(keys: dict[str, Caller], authorization: str | None) -> Caller:
 def authorize(scope: str):
     """A dependency: the caller of this request, who must hold ``scope`` (401 / 403 otherwise)."""
 
-    def caller(
+    async def caller(  # async: no thread-pool hop (service/api/deps.py)
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Caller:
         keys: dict[str, Caller] | None = request.app.state.api_keys
@@ -161,7 +161,7 @@ URL_WRITE_REFUSED = (
 )
 
 
-def url_key_caller(
+async def url_key_caller(
     request: Request, api_key: Annotated[str, PathParam(description="A read-only API key (MICRO_URL_KEYS=true)")]
 ) -> Caller:
     """The caller of /k/{api_key}/...: a known key (401) with the read scope and without the write

@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # annotations only: not imported at run time
     from service.inference.runtime import Runtime
 
 UserPath = Annotated[str, Path(pattern=ID_PATTERN, description="The user's id")]
+# The dependencies are ``async def``: they only read app state, and FastAPI runs a plain ``def`` dependency in its
+# thread pool: a thread hop per dependency per request (three per /get_reward before; docs/performance.md).
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
         raise NotReady("the model is still loading; retry shortly", retry_after_s=1)
@@ -58,15 +60,15 @@ def _api(request: Request, runtime: Runtime, caller: Caller) -> Api:
     return Api(runtime.engine, request.app.state.limits, caller)
 
 
-def reading(request: Request, runtime: RuntimeDep, caller: Reader) -> Api:
+async def reading(request: Request, runtime: RuntimeDep, caller: Reader) -> Api:
     return _api(request, runtime, caller)
 
 
-def writing(request: Request, runtime: RuntimeDep, caller: Writer) -> Api:
+async def writing(request: Request, runtime: RuntimeDep, caller: Writer) -> Api:
     return _api(request, runtime, caller)
 
 
-def url_key_reading(request: Request, runtime: RuntimeDep, caller: UrlKeyReader) -> Api:
+async def url_key_reading(request: Request, runtime: RuntimeDep, caller: UrlKeyReader) -> Api:
     return _api(request, runtime, caller)
 
 

@@ -37,9 +37,12 @@ class Settings(BaseSettings):
     eta: float | None = Field(None, gt=0)  # overrides the checkpoint's mirror-descent step size
     active_criterion: Literal["entropy", "information"] | None = None  # overrides the checkpoint's next-query criterion
     warmup: bool = True  # run one forward before answering ready, so the first request is not slow
-    # the backbone's forward: torch, or the checkpoint's ONNX Runtime graph (fp32 | int8), written next to it by
-    # `python -m model.export_onnx --checkpoint DIR` (extra: pip install -e ".[onnx]"); figures: docs/performance.md
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # the backbone's forward. auto: torch-bf16 on a CPU with bf16 instructions when the checkpoint passed its
+    # accuracy gate (`python -m model.fit_variant --checkpoint DIR`, variants.json), else torch. torch: fp32 on
+    # CPU (MICRO_DTYPE on a GPU). torch-bf16: bf16 weights and activations, refused without a passed record.
+    # onnx | onnx-int8: the checkpoint's ONNX Runtime graph (`python -m model.export_onnx`, extra .[onnx]).
+    # Figures: docs/performance.md
+    backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = "auto"
 
     # ---- dynamic batching ---------------------------------------------------------------
     max_batch_size: int = Field(32, ge=1)  # texts per forward; 32 keeps CPU latency under ~0.5 s

@@ -65,21 +65,29 @@ class EmbeddingLRU:
 
 
 class Embedder:
-    def __init__(self, encoder: Encoder, batcher: Batcher, cache_size: int) -> None:
+    def __init__(self, encoder: Encoder, batcher: Batcher, cache_size: int, router_reads: bool = True) -> None:
         self.encoder = encoder
         self.batcher = batcher
         self.cache = EmbeddingLRU(cache_size)
+        # False when the router's logits are multiplied by prior_strength = 0: no router input can change
+        # an answer, so router texts are not embedded (zero rows stand in; s * (R 0 + b) = 0 as s * (R p + b))
+        self.router_reads = router_reads
 
     # ---- embeddings -----------------------------------------------------------------------
     async def embed(self, router_texts: Sequence[str], pair_texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (M, D) router embeddings, (N, D) pair embeddings. Each distinct uncached
         (text, window) goes through the backbone once; router and pair texts share batches."""
+        if not self.router_reads:
+            return torch.zeros(len(router_texts), self.encoder.dim), await self._embed_items(
+                [(t, self.encoder.max_length) for t in pair_texts], self.encoder.dim)
         items = [(t, self.encoder.router_max_length) for t in router_texts]
         items += [(t, self.encoder.max_length) for t in pair_texts]
         emb = await self._embed_items(items)
         return emb[: len(router_texts)], emb[len(router_texts) :]
 
-    async def _embed_items(self, items: list[Item]) -> torch.Tensor:
+    async def _embed_items(self, items: list[Item], dim: int = 0) -> torch.Tensor:
+        if not items:
+            return torch.empty(0, dim)
         tenant = tenant_var.get()
         keys = [item_key(t, w, tenant) for t, w in items]
         rows: dict[bytes, torch.Tensor] = {}

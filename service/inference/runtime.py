@@ -50,7 +50,7 @@ class Runtime:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Runtime]:
     """The runtime, from the model load to the batcher's stop and the Redis client's close."""
-    encoder, model, config = await asyncio.to_thread(load_model, settings)
+    encoder, model, config, backend = await asyncio.to_thread(load_model, settings)
     if settings.warmup:
         await asyncio.to_thread(warm_up, encoder, model)
     store = _store(settings, config)
@@ -58,11 +58,11 @@ async def running(settings: Settings) -> AsyncIterator[Runtime]:
         if not await store.ping():
             log.warning("Redis at %s does not answer: starting degraded (scores use the prior)", redact(settings.redis_url))
         try:  # MICRO_BACKEND: the forward the batcher runs (None: torch)
-            graph = await asyncio.to_thread(backend_forward, encoder, settings, torch.get_num_threads())
+            graph = await asyncio.to_thread(backend_forward, encoder, settings, backend, torch.get_num_threads())
         except BackendError as exc:
             raise StartupError(str(exc)) from exc
         async with _batcher(encoder, settings, graph) as batcher:
-            yield _runtime(settings, encoder, model, config, store, batcher)
+            yield _runtime(settings, encoder, model, config, store, batcher, backend)
     finally:
         await store.close()
 
@@ -94,15 +94,15 @@ def _batcher(encoder: Encoder, settings: Settings, graph: GraphForward | None = 
 
 
 def _runtime(settings: Settings, encoder: Encoder, model: MixtureRewardModel, config: CheckpointConfig,
-             store: UserStore, batcher: Batcher) -> Runtime:
+             store: UserStore, batcher: Batcher, backend: str) -> Runtime:
     routing = routing_config(config, settings)
     model.prior_strength = routing.prior_strength  # every score, label and next query reads it
-    embedder = Embedder(encoder, batcher, settings.embed_cache_size)
+    embedder = Embedder(encoder, batcher, settings.embed_cache_size, router_reads=model.prior_strength != 0)
     engine = RewardEngine(model, routing, TextPreparer(encoder), embedder, store, config.version)
     metrics.MODEL_INFO.labels(encoder.info.id, str(config.num_heads), config.version).set(1)
     log.info(
         "model loaded",
         extra={"backbone": encoder.info.id, "heads": config.num_heads, "version": config.version,
-               "device": str(encoder.device), "threads": torch.get_num_threads(), "pid": os.getpid()},
+               "device": str(encoder.device), "backend": backend, "dtype": str(encoder.dtype), "threads": torch.get_num_threads(), "pid": os.getpid()},
     )
     return Runtime(settings, encoder, config, routing, store, engine)

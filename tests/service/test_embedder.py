@@ -56,3 +56,27 @@ def test_cached_texts_skip_the_backbone(encoder: Encoder):
     (routers, pairs), (r_again, p_again) = embed(encoder, calls)
     assert calls == [len(ROUTERS) + len(PAIRS)]  # the second call was served from the cache
     assert torch.equal(r_again[0], routers[0]) and torch.equal(p_again[0], pairs[0])
+
+
+def test_router_texts_are_not_embedded_when_the_router_cannot_change_an_answer(encoder: Encoder):
+    """prior_strength = 0: the router's logits are multiplied by 0, so the service embeds the pair
+    texts only (zero rows for the routers) and the pair embeddings are unchanged."""
+    calls: list[int] = []
+
+    async def go():
+        batcher = Batcher(encoder_forward(encoder), max_batch_size=8, max_batch_tokens=4096, max_wait_s=0.001,
+                          max_queue=64)
+        original = batcher.embed
+
+        async def counting(items, lengths, tenant=None):
+            calls.append(len(items))
+            return await original(items, lengths, tenant=tenant)
+
+        batcher.embed = counting  # type: ignore[method-assign]
+        async with batcher:
+            return await Embedder(encoder, batcher, cache_size=100, router_reads=False).embed(ROUTERS, PAIRS)
+
+    routers, pairs = asyncio.run(go())
+    assert calls == [len(PAIRS)]
+    assert routers.shape == (len(ROUTERS), encoder.dim) and not routers.any()
+    assert torch.allclose(pairs, encoder.encode(PAIRS), atol=1e-5)
