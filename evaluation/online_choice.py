@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, replace
+
 from pathlib import Path
 
 import torch
@@ -124,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         refusals = holdout_refusals(encoder, model, args.cache_dir, labels[harmless], chosen, args.orders, val_head)
     criterion = service_criterion(active)
     if args.write_checkpoint:
-        update_routing(args.checkpoint, **asdict(replace(chosen.routing, active_criterion=criterion,
-                                                         prior_strength=prior_strength(chosen.prior))))
+        # what this run chose; the rest of the routing block (the stated context's strength, chosen by
+        # model.fit_router, and the offset bound) stays as the checkpoint has it
+        update_routing(args.checkpoint, tau=chosen.routing.tau, eta=chosen.routing.eta, mode=chosen.routing.mode,
+                       active_criterion=criterion, prior_strength=prior_strength(chosen.prior))
     from evaluation.online_tables import render
 
     lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, clock.note())

@@ -115,9 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--annotator-prompts", type=int, default=10,
                    help="prompts per simulated user of a built-in type (the \"grouped\" likelihood's groups)")
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
+    p.add_argument("--backbone", type=Path, default=None,
+                   help="local path of the checkpoint's backbone (default: the packaged all-MiniLM-L6-v2)")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
+    encoder = Encoder(args.backbone, **record_settings(read_config(args.checkpoint).backbone))
     model, config = load_checkpoint(args.checkpoint, encoder.info)
     sources = data_sources(args.data) if args.data else list(config.training.get("data", ["dsp", "relabeled_hh"]))
     pairs = prepare_data(sources).train.pairs

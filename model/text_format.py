@@ -12,10 +12,10 @@ message list is first rendered to one text (:func:`render_messages`); with a cha
 becomes the single user turn.
 
 One prompt, one text (:func:`dialogue`): system messages are the deployment's instructions to the
-policy, not the user's words, so they are not read as the prompt: when no ``context`` is given
-they are read as the stated context (:func:`system_context`), by the router only; a single user
-message then reads exactly as the same prompt given as plain text, and a multi-turn dialogue keeps
-its user and assistant turns.
+policy, not the user's words, so they are not read as the prompt (a user's stated context travels as
+``context``; a training file's chat row without a ``context`` column has its system messages read as
+one, :func:`system_context`); a single user message then reads exactly as the same prompt given as
+plain text, and a multi-turn dialogue keeps its user and assistant turns.
 """
 
 from __future__ import annotations

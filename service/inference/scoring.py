@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,7 +25,6 @@ from model.backbone import Message
 from model.features import router_text
 from model.heads import MixtureRewardModel
 from model.personal_scoring import score_requests
-from model.text_format import system_context
 from model.routing import RoutingConfig
 from service.core import metrics
 from service.inference.stated_context import Statements, with_context
@@ -100,9 +99,6 @@ class Scorer:
             self.users.personals([(i.user_id, i.context) for i in items]),
             self.texts.prepare([TextRequest(i.prompt, i.messages, i.responses, i.pair_prompt) for i in items]),
         )
-        # no stated context (request or stored): the request's system messages are read as one
-        persons = [replace(p, context=system_context(i.messages)) if p.context is None and i.messages else p
-                   for p, i in zip(persons, items)]
         statements = Statements.of(p.context for p in persons)
         routers = [router_text(p.prompt_text, person.context) for p, person in zip(prepared, persons)]
         texts = [t for p in prepared for t in p.pair_texts]

@@ -1,0 +1,45 @@
+"""python -m model.fit_router on a team's file: each row's context column is a stated preference, the heads
+stay as trained, the router, version and training.router_fit record are rewritten (tiny backbone, seconds)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from model.checkpoint import CONFIG_FILE, load_checkpoint
+from model.fit_router import main as fit_router
+from model.train import main as train
+from tests.model.pair_fixtures import write
+from tests.model.tiny_models import build_tiny_llama, sentence, tiny_rows
+
+FAST = ["--heads", "2", "--restarts", "1", "--max-steps", "200", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    return build_tiny_llama(tmp_path_factory.mktemp("backbone") / "tiny-llama")
+
+
+def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, capsys, tiny_backbone):
+    rng = random.Random(1)
+    said = {"ann": sentence(rng, 5), "bob": sentence(rng, 5)}
+    rows = [{**r, "context": said[r["user_id"]]} for r in tiny_rows(96)]
+    data, cache, trained = write(tmp_path / "team.jsonl", rows), tmp_path / "cache", tmp_path / "trained"
+    train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
+    out = tmp_path / "routed"
+    fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
+                "--loss", "mixture", "--backbone", str(tiny_backbone)])
+    after, config = load_checkpoint(out)
+    before, before_config = load_checkpoint(trained)
+    assert torch.equal(after.head_matrix(), before.head_matrix())
+    assert not torch.equal(after.router.weight, before.router.weight)
+    record = config.training["router_fit"]
+    assert record["examples"]["fit"] > 0 and {g["loss"] for g in record["grid"]} == {"mixture"}
+    assert set(record["validation"]["stated"]) <= {"ann", "bob"} and record["validation"]["stated"]
+    assert config.version != before_config.version and config.routing["prior_strength"] == 1.0
+    assert str(config.routing["context_strength"]) in record["context_strength"]["validation"]
+    assert json.loads((trained / CONFIG_FILE).read_text())["version"] == before_config.version  # --out: kept
+    assert "router fitted" in capsys.readouterr().out
