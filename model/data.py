@@ -9,7 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -91,44 +91,36 @@ def load_dsp(root: Path | None = None, split: Split = "all") -> list[PreferenceP
     return [p for item in load_dsp_items(root, split) for d in DSP_DOMAINS for p in dsp_pairs_of(item, d)]
 
 
-def load_relabeled_hh(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+def _hh_rows(root: Path | None, split: Split) -> Iterator[dict]:
+    """Every row of both relabeled HH files whose prompt is in ``split``."""
     base = (root or default_data_root()) / "relabeled_hh"
-    pairs = []
     for objective in HH_OBJECTIVES:
         with gzip.open(base / f"{objective}.test.jsonl.gz", "rt", encoding="utf-8") as fh:
             for line in fh:
                 row = json.loads(line)
-                if not _in_split(row["prompt"], split):
-                    continue
-                label = int(row["label"])
-                pairs.append(
-                    PreferencePair(
-                        prompt=row["prompt"],
-                        chosen=row["responses"][label],
-                        rejected=row["responses"][1 - label],
-                        user_type=row["objective"],
-                        dataset="relabeled_hh",
-                    )
-                )
-    return pairs
+                if _in_split(row["prompt"], split):
+                    yield row
+
+
+def _hh_pair(row: dict, label_field: str, user_type: str) -> PreferencePair:
+    label = int(row[label_field])
+    return PreferencePair(prompt=row["prompt"], chosen=row["responses"][label], rejected=row["responses"][1 - label],
+                          user_type=user_type, dataset="relabeled_hh")
+
+
+def load_relabeled_hh(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
+    return [_hh_pair(row, "label", row["objective"]) for row in _hh_rows(root, split)]
 
 
 def load_hh_original(root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
     """Relabeled HH's pairs under HH's own human label (``original_label``), each distinct pair once:
     what HH's annotators preferred with no stated objective (the less harmful answer on red-teaming
-    prompts, the more helpful one elsewhere). User type "original"."""
-    base = (root or default_data_root()) / "relabeled_hh"
+    prompts, the more helpful one elsewhere). User type "original-harmless" or "original-helpful": the
+    HH subset the prompt comes from, i.e. which instruction its annotators followed."""
     seen: dict[tuple[str, str, str], PreferencePair] = {}
-    for objective in HH_OBJECTIVES:
-        with gzip.open(base / f"{objective}.test.jsonl.gz", "rt", encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                if not _in_split(row["prompt"], split):
-                    continue
-                label = int(row["original_label"])
-                pair = PreferencePair(row["prompt"], row["responses"][label], row["responses"][1 - label],
-                                      f"original-{row['data_subset']}", "relabeled_hh")
-                seen.setdefault((pair.prompt, pair.chosen, pair.rejected), pair)
+    for row in _hh_rows(root, split):
+        pair = _hh_pair(row, "original_label", f"original-{row['data_subset']}")
+        seen.setdefault((pair.prompt, pair.chosen, pair.rejected), pair)
     return list(seen.values())
 
 
