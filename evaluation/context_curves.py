@@ -3,8 +3,9 @@ after n labels (with and without the statement), on the test split, with the ser
 s = sum_k w_k r_k (w = softmax(s_prior (R p + b) + c + u), as the service computes it: the router on
 [statement +] prompt, the statement's pseudo-label c, the user's offset u from labels drawn from the train
 split, through model.routing.update_offset). Statements: evaluation/statements_test.json (never trained
-on, never used to choose). 95 % bootstrap intervals over test prompts; a plot per data set and a plot of
-how one new user's weights move (docs/img/).
+on, never used to choose; a stated user's labels each carry one of them, picked by the label's prompt, so a
+simulated user's wording varies from label to label). 95 % bootstrap intervals over test prompts; a plot per data
+set and a plot of how one new user's weights move (docs/img/).
 
     .venv/bin/python -m evaluation.context_curves [--checkpoint DIR] [--json FILE] [--report docs/personalization.md]
 """

@@ -1,5 +1,5 @@
 """Fit a checkpoint's router to read what users say and what they ask (MiCRo's context-aware
-routing), the heads frozen: ``python -m model.fit_router --checkpoint checkpoints/default``.
+routing), the heads frozen: ``python -m model.fit_router --checkpoint checkpoints/default --in-place``.
 
 Examples (model/router_examples.py): the training pairs with statements of the preference behind
 them (``--statements``, 2 per prompt and user type) and without any (a new user's default). Fit on the
@@ -8,7 +8,8 @@ with other statements (``--val-statements``): the criterion is the served score'
 the mean of "with a statement" (mean over user types) and "without" (mean over data sets, HH's red-teaming
 and other prompts apart). The
 checkpoint's heads are untouched; its router, version and ``training.router_fit`` record are
-rewritten (``--out`` elsewhere to keep the original). Teams: a file's ``context`` column (or system
+written to ``--out`` (or, with ``--in-place``, over the checkpoint); then choose the prior strength
+(evaluation.online_choice --write-checkpoint) and rerun the bf16 gate (model.fit_variant), as printed. Teams: a file's ``context`` column (or system
 message) is read as each row's statement; ``--statements FILE`` keyed by user id adds more.
 """
 
@@ -105,11 +106,16 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m model.fit_router", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--out", type=Path, default=None, help="write here (default: the checkpoint itself)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="write the refitted checkpoint here")
+    where.add_argument("--in-place", action="store_true", help="rewrite --checkpoint itself (its version changes)")
     p.add_argument("--data", action="append", default=None, help="default: the checkpoint's training data")
     p.add_argument("--statements", type=Path, default=TRAIN_STATEMENTS)
     p.add_argument("--val-statements", type=Path, default=VALIDATION_STATEMENTS)
-    p.add_argument("--per-prompt", type=int, default=2, help="statements per prompt and user type (fit slice)")
+    p.add_argument("--per-prompt", type=int, default=2, choices=range(1, 13), metavar="1..12",
+                   help="statements per prompt and user type (fit slice)")
+    p.add_argument("--system-as-context", action="store_true",
+                   help="chat rows without a context column: their system messages are the stated context")
     p.add_argument("--loss", choices=("grouped", "mixture", "score", "all"), default="all",
                    help="the router's likelihood (model/context_routing.py); all: chosen on validation")
     p.add_argument("--annotator-prompts", type=int, default=10,
@@ -122,7 +128,10 @@ def main(argv: list[str] | None = None) -> None:
     encoder = Encoder(args.backbone, **record_settings(read_config(args.checkpoint).backbone))
     model, config = load_checkpoint(args.checkpoint, encoder.info)
     sources = data_sources(args.data) if args.data else list(config.training.get("data", ["dsp", "relabeled_hh"]))
-    pairs = prepare_data(sources).train.pairs
+    recorded = config.training  # the data settings the heads were trained with
+    pairs = prepare_data(sources, user_column=recorded.get("user_column") if args.data is None else None,
+                         strict=bool(recorded.get("strict", False)) if args.data is None else False,
+                         system_as_context=args.system_as_context).train.pairs
     train_st, val_st = load_statements(args.statements), load_statements(args.val_statements)
     fit_pairs = [q for q in pairs if not is_validation(q.prompt)]
     val_pairs = [q for q in pairs if is_validation(q.prompt)]
@@ -132,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     fit_stated = with_statements(fit_pairs, train_st, args.per_prompt)
     fit_plain = without_context(fit_pairs, hh_fit)
     val_stated, val_plain = with_statements(val_pairs, val_st, 1), without_context(val_pairs, hh_val)
+    if not fit_stated or not val_stated:
+        raise SystemExit("model.fit_router: no stated preferences to fit on (fit: %d, validation: %d): give rows a "
+                         "context column (or --system-as-context for chat rows), or --statements / --val-statements "
+                         "keyed by user id or data set/user type" % (len(fit_stated), len(val_stated)))
     print(f"router examples: fit {len(fit_stated)} stated + {len(fit_plain)} plain, "
           f"validation {len(val_stated)} stated + {len(val_plain)} plain", file=sys.stderr)
     n = args.annotator_prompts
@@ -165,13 +178,16 @@ def main(argv: list[str] | None = None) -> None:
               "examples": {"fit": len(fit), "validation": len(val_all)},
               "no_statement": "every pair, relabeled HH under HH's own label" if hh else "every pair",
               "command": "python -m model.fit_router" + "".join(" " + a for a in argv)}
-    out = args.out or args.checkpoint
+    out = args.checkpoint if args.in_place else args.out
     config.version = f"k{model.num_heads}-{weights_version(model)}"
     config.training = {**config.training, "router_fit": record}
     config.routing = {**config.routing, "prior_strength": 1.0, "context_strength": context_strength}
     save_checkpoint(out, model, config)
     print(f"router fitted ({best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
           f"{best[0]} (before {before['criterion']}); wrote {out} version {config.version}")
+    print("next: python -m evaluation.online_choice --checkpoint %s --write-checkpoint   (prior strength and update for "
+          "this router; reset to 1 here)\n      python -m model.fit_variant --checkpoint %s --variant torch-bf16   "
+          "(the bf16 gate: the weights changed)" % (out, out))
 
 
 def _sha(path: Path) -> str:

@@ -47,6 +47,9 @@ class Columns:
     user: str = "user_id"
     context: str = "context"
     weight: str = "weight"
+    # a chat row without a context column: its system messages as the context (training only, opt-in:
+    # python -m model.train / model.fit_router --system-as-context); feedback imports never set it
+    system_as_context: bool = False
 
 
 def detect_shape(records: Sequence[Any]) -> str | None:
@@ -95,7 +98,7 @@ def pair_of(record: Any, shape: str, columns: Columns, dataset: str) -> Preferen
         user_type="",
         dataset=dataset,
         user_id=user_of(record, columns.user),
-        context=optional_text(record, columns.context) or system_context(messages),
+        context=optional_text(record, columns.context) or (system_context(messages) if columns.system_as_context else None),
         weight=weight_of(record, columns.weight),
         messages=messages,
     )

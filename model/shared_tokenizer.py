@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-ENCODING_METHODS = frozenset({"encode", "encode_plus", "batch_encode_plus", "pad", "apply_chat_template", "decode",
-                              "batch_decode"})
+ENCODING_METHODS = frozenset({"encode", "encode_plus", "batch_encode_plus", "tokenize", "pad", "apply_chat_template",
+                              "decode", "batch_decode"})
 
 
 class SharedTokenizer:
@@ -32,7 +32,12 @@ class SharedTokenizer:
         with self._lock:
             return self._tokenizer(*args, **kwargs)
 
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_tokenizer", "_lock"):  # copy/pickle probe before __init__ ran
+            raise AttributeError(name)
         value = getattr(self._tokenizer, name)
         if name in ENCODING_METHODS and callable(value):
             def locked(*args: Any, **kwargs: Any) -> Any:

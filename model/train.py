@@ -242,7 +242,8 @@ def train(args: argparse.Namespace) -> CheckpointConfig:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     started = time.perf_counter()
-    prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict, data_root=args.data_root)
+    prepared = prepare_data(args.data, args.val_data, user_column=args.user_column, strict=args.strict,
+                            data_root=args.data_root, system_as_context=args.system_as_context)
     resolve_group_by(args, prepared.pairs)
     encoder = encoder_from_args(args)
     data = embed_training_set(prepared.pairs, encoder, args.cache_dir, args.group_by, args.simulated_annotators,

@@ -56,6 +56,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user-column", default=None,
                         help="name of the user id column (default user_id, optional); when given, every file must have it")
     parser.add_argument("--strict", action="store_true", help="any row that cannot be used is an error (exit 2)")
+    parser.add_argument("--system-as-context", action="store_true",
+                        help="in chat rows without a context column, read the system messages as the row's stated "
+                        "context (for files whose system messages carry each user's preference; default: not read)")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="folder holding dsp/ and relabeled_hh/ (default ../shared/data)")
 
@@ -115,10 +118,11 @@ def prepare_data(
     strict: bool = False,
     data_root: Path | None = None,
     out: TextIO | None = None,
+    system_as_context: bool = False,
 ) -> PreparedData:
     """Load and check everything; print what each file gave (to ``out``, default stderr). Raises DataError."""
     out = out or sys.stderr
-    columns = Columns(user=user_column or Columns.user)
+    columns = Columns(user=user_column or Columns.user, system_as_context=system_as_context)
     options = {"columns": columns, "user_column_required": user_column is not None, "data_root": data_root}
     problems: list[str] = []
     loaded: list[LoadResult | None] = []

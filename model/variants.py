@@ -31,8 +31,18 @@ def heads_sha256(directory: Path) -> str:
 
 
 def read_variants(directory: Path) -> dict[str, dict]:
+    """The checkpoint's variant records ({} without the file); an unreadable file is a VariantError naming it."""
     path = Path(directory) / VARIANTS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VariantError(f"{path} cannot be read ({exc}): delete it and run "
+                           f"`python -m model.fit_variant --checkpoint {directory} --variant torch-bf16`") from exc
+    if not isinstance(records, dict):
+        raise VariantError(f"{path} must hold an object of variant -> record")
+    return records
 
 
 def write_variant(directory: Path, record: dict) -> Path:

@@ -42,4 +42,16 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
     assert config.version != before_config.version and config.routing["prior_strength"] == 1.0
     assert str(config.routing["context_strength"]) in record["context_strength"]["validation"]
     assert json.loads((trained / CONFIG_FILE).read_text())["version"] == before_config.version  # --out: kept
-    assert "router fitted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "router fitted" in printed and "fit_variant" in printed and "online_choice" in printed
+
+
+def test_a_destination_is_required_and_no_statement_is_a_clear_error(tmp_path, tiny_backbone):
+    data, cache, trained = write(tmp_path / "team.jsonl", tiny_rows(96)), tmp_path / "cache", tmp_path / "trained"
+    with pytest.raises(SystemExit) as info:
+        fit_router(["--checkpoint", str(trained)])
+    assert info.value.code == 2  # argparse: --out or --in-place is required
+    train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
+    with pytest.raises(SystemExit, match="no stated preferences"):
+        fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache),
+                    "--out", str(tmp_path / "x"), "--backbone", str(tiny_backbone)])

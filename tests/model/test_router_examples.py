@@ -72,7 +72,7 @@ def test_system_messages_are_a_stated_context():
     assert system_context(None) is None
 
 
-def test_a_chat_files_system_message_becomes_the_rows_context(tmp_path):
+def test_a_chat_files_system_message_becomes_the_rows_context_only_when_asked(tmp_path):
     from model.pair_files import load_file
     from model.pair_shapes import Columns
 
@@ -82,8 +82,10 @@ def test_a_chat_files_system_message_becomes_the_rows_context(tmp_path):
             {"prompt": [{"role": "system", "content": "ignored"}, {"role": "user", "content": "How?"}], "context": "mine",
              "chosen": [{"role": "assistant", "content": "So."}], "rejected": [{"role": "assistant", "content": "no"}]}]
     f.write_text("\n".join(json.dumps(r) for r in rows))
-    pairs, _, _ = load_file(f, Columns(), False)
+    pairs, _, _ = load_file(f, Columns(system_as_context=True), False)
     assert [p.context for p in pairs] == ["Formal answers, please.", "mine"]
+    plain, _, _ = load_file(f, Columns(), False)  # the default, and every feedback import
+    assert [p.context for p in plain] == [None, "mine"]
     from model.text_format import dialogue
 
     assert all(m["role"] != "system" for m in dialogue(pairs[0].messages))  # the text the heads read leaves it out

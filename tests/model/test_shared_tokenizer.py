@@ -43,3 +43,14 @@ def test_attributes_pass_through_and_can_be_set():
     tok = SharedTokenizer(inner)
     tok.padding_side = "left"
     assert inner.padding_side == "left" and tok.pad_token_id == inner.pad_token_id and tok.wrapped is inner
+
+
+def test_copy_and_len_work():
+    import copy
+
+    from transformers import AutoTokenizer
+
+    inner = AutoTokenizer.from_pretrained(str(default_backbone_path()))
+    tok = SharedTokenizer(inner)
+    assert len(tok) == len(inner)
+    assert copy.copy(tok)("hello")["input_ids"] == inner("hello")["input_ids"]

@@ -62,3 +62,11 @@ def test_auto_serves_bf16_only_with_a_record_and_the_instructions(checkpoint: Pa
     assert auto_backend(checkpoint, BACKBONE, "cuda")[0] == "torch"  # GPUs: MICRO_DTYPE decides
     monkeypatch.setattr(variants, "cpu_has_bf16", lambda: False)
     assert auto_backend(checkpoint, BACKBONE, "cpu")[0] == "torch"
+
+
+def test_an_unreadable_variants_file_is_a_variant_error_naming_it(tmp_path):
+    from model.variants import VARIANTS_FILE, VariantError, read_variants
+
+    (tmp_path / VARIANTS_FILE).write_text("{not json")
+    with pytest.raises(VariantError, match=VARIANTS_FILE):
+        read_variants(tmp_path)

@@ -1,0 +1,50 @@
+"""Where a new user's weights go and how wide each head's rewards are, on validation pairs only (chooses
+nothing; test split and holdout untouched): per slice (HH red-teaming prompts and HH's other prompts under
+HH's own label, DSP), each head's agreement with the label, the router's mean weights at strength s = 1, and
+the standard deviation of each head's reward difference (a wide head outweighs the others in sum_k w_k r_k).
+
+    .venv/bin/python -m evaluation.router_diagnosis [--checkpoint DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from model.backbone import Encoder
+from model.checkpoint import load_checkpoint, read_config, record_settings
+from model.data import is_validation, load_hh_original, load_pairs
+from model.features import embed_pairs
+from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m evaluation.router_diagnosis", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
+    args = p.parse_args(argv)
+    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
+    model, _ = load_checkpoint(args.checkpoint, encoder.info)
+    hh = [q for q in load_hh_original(split="train") if is_validation(q.prompt)]
+    slices = {"HH red-teaming prompts, HH's label": [q for q in hh if q.user_type == "original-harmless"],
+              "HH other prompts, HH's label": [q for q in hh if q.user_type == "original-helpful"],
+              "DSP, all four types": [q for q in load_pairs(["dsp"], split="train") if is_validation(q.prompt)]}
+    k = model.num_heads
+    print("| validation slice | pairs | measure | " + " | ".join(f"head {i}" for i in range(k)) + " |")
+    print("|---|---|---|" + "---|" * k)
+    for name, pairs in slices.items():
+        t = embed_pairs(pairs, encoder, args.cache_dir, progress=False)
+        with torch.no_grad():
+            diff = model.rewards(t.chosen) - model.rewards(t.rejected)
+            weights = torch.softmax(model.router(t.prompt), -1).mean(0)
+        rows = {"agrees with the label": (diff > 0).float().mean(0), "mean router weight (s = 1)": weights,
+                "std of reward difference": diff.std(0)}
+        for measure, values in rows.items():
+            print(f"| {name} | {len(pairs)} | {measure} | " + " | ".join(f"{v:.2f}" for v in values.tolist()) + " |")
+
+
+if __name__ == "__main__":
+    main()
