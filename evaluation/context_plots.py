@@ -10,7 +10,8 @@ import torch
 
 from model.data import load_dsp_items, load_pairs
 from model.features import embed_pairs, embed_texts, router_text
-from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset, update_offset
+from model.personal_scoring import with_stated_context
+from model.routing import NEUTRAL_CONTEXT, RoutingConfig, update_offset
 
 
 def _plt():
@@ -64,8 +65,7 @@ def plot_weight_moves(model, routing: RoutingConfig, encoder, cache_dir: Path, s
         p = embed_texts([router_text(item.prompt), router_text(item.prompt, statement), router_text(red.prompt)],
                         encoder, cache_dir, router=True)
         logits = routing.prior_strength * model.router(p)  # (3, K)
-        r = model.rewards(embed_texts([statement, NEUTRAL_CONTEXT], encoder, cache_dir))
-        c = context_offset(r[0], r[1], routing) if routing.context_strength > 0 else torch.zeros(model.num_heads)
+        c = with_stated_context(model, embed_texts([statement, NEUTRAL_CONTEXT], encoder, cache_dir), None, routing)
         t = embed_pairs(labels, encoder, cache_dir, progress=False)
         rc, rr, lp = model.rewards(t.chosen), model.rewards(t.rejected), routing.prior_strength * model.router(t.prompt)
     rows = {"new user": torch.softmax(logits[0], -1), f"states {domain}": torch.softmax(logits[1] + c, -1)}

@@ -21,7 +21,8 @@ from model.checkpoint import load_checkpoint, read_config, record_settings, upda
 from model.features import embed_texts, router_text
 from model.fitting import FitConfig, fit_mixture
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR, REPO_ROOT
-from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
+from model.personal_scoring import with_stated_context
+from model.routing import NEUTRAL_CONTEXT, RoutingConfig
 from model.accuracy import best_head, best_head_accuracy, best_head_by_type, head_correct, mean_by_type
 from model.training_set import TrainingSet, load_training_set
 
@@ -55,9 +56,9 @@ def choose_routing(fit_sets, val_sets, orders: int) -> tuple[dict, RoutingConfig
 
 
 def context_cold_start(encoder, model, test: TrainingSet, cache_dir: Path, rc: RoutingConfig) -> dict[str, tuple[float, float, float]]:
-    """n = 0 pairwise accuracy per DSP type: no context / router reads it / + context pseudo-label."""
+    """n = 0 pairwise accuracy per DSP type: no context / router reads it / + the context's offset (pseudo-label
+    and statement logits, model.personal_scoring.with_stated_context)."""
     statements = embed_texts(list(STATED_CONTEXTS.values()) + [NEUTRAL_CONTEXT], encoder, cache_dir)
-    rewards = model.rewards(statements)  # (T + 1, K)
     out = {}
     for i, (u, ctx) in enumerate(STATED_CONTEXTS.items()):
         rows = [j for j, t in enumerate(test.user_types) if t == f"dsp/{u}"]
@@ -68,7 +69,7 @@ def context_cold_start(encoder, model, test: TrainingSet, cache_dir: Path, rc: R
         routed_texts = [router_text(p.prompt, ctx) for p in part.pairs]
         routed_emb = embed_texts(routed_texts, encoder, cache_dir, router=True)
         routed = replace(plain, prior_logits=model.router_logits(routed_emb))
-        offset = context_offset(rewards[i], rewards[-1], rc)
+        offset = with_stated_context(model, statements[[i, -1]], None, rc)
         out[u] = (acc(plain, None), acc(routed, None), acc(routed, offset))
     return out
 

@@ -87,10 +87,12 @@ def _sensitivity(table, grid, datasets) -> list[str]:
 
 def _cold_start(cold, contexts) -> list[str]:
     out = ["### Context-aware cold start (DSP test split, n = 0 labels)", "",
-           "The stated context is read by the router (before the prompt) and acts as one pseudo-label: the heads",
-           "are asked whether they prefer the context statement to a neutral one, and the exact Hedge step of that",
-           "label is added to the user's logits (`model.routing.context_offset`).", "",
-           "| user type | stated context | no context | router reads context | + context pseudo-label |", "|---|---|---|---|---|"]
+           "The stated context is read by the router (before the prompt); on its own it moves the weights through",
+           "the fitted statement logits S, and it acts as one pseudo-label: the heads are asked whether they prefer",
+           "the context statement to a neutral one, and the exact Hedge step of that label is added to the user's",
+           "logits (both: `model.personal_scoring.with_stated_context`).", "",
+           "| user type | stated context | no context | router reads context | + statement logits and pseudo-label |",
+           "|---|---|---|---|---|"]
     for u, (plain, routed, full) in cold.items():
         out.append(f"| {u} | {contexts[u]} | {plain:.3f} | {routed:.3f} | {full:.3f} |")
     better = sum(1 for plain, _, full in cold.values() if full > plain)

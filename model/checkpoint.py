@@ -1,4 +1,4 @@
-"""Checkpoint = ``heads.safetensors`` (H, R, b) + ``config.json`` (everything else).
+"""Checkpoint = ``heads.safetensors`` (H, R, b, and S once model.fit_router fits it) + ``config.json`` (everything else).
 
 The config names the backbone the heads were trained on; :func:`load_checkpoint` refuses
 a checkpoint whose backbone identity or embedding size differs, with the mismatch in words.
@@ -66,6 +66,9 @@ def make_directory(directory: Path) -> None:
             path.chmod(DIR_MODE)
 
 
+STATEMENT_ROUTER = "statement_router.weight"  # optional: checkpoints before it read as zeros
+
+
 def save_checkpoint(directory: Path, model: MixtureRewardModel, config: CheckpointConfig) -> Path:
     directory = Path(directory)
     make_directory(directory)
@@ -74,6 +77,8 @@ def save_checkpoint(directory: Path, model: MixtureRewardModel, config: Checkpoi
         "router.weight": model.router.weight.detach().cpu().contiguous(),
         "router.bias": model.router.bias.detach().cpu().contiguous(),
     }
+    if bool(model.statement_router.weight.any()):  # written once fitted (model.fit_router); absent = zeros
+        tensors[STATEMENT_ROUTER] = model.statement_router.weight.detach().cpu().contiguous()
     save_file(tensors, str(directory / WEIGHTS_FILE))
     (directory / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n", encoding="utf-8")
     for name in (WEIGHTS_FILE, CONFIG_FILE):
@@ -197,6 +202,8 @@ def load_checkpoint(
         "router.weight": (config.num_heads, config.dim),
         "router.bias": (config.num_heads,),
     }
+    if STATEMENT_ROUTER in tensors:
+        expected[STATEMENT_ROUTER] = (config.num_heads, config.dim)
     for name, shape in expected.items():
         if name not in tensors:
             raise CheckpointError(f"checkpoint weights lack {name}")
@@ -208,6 +215,8 @@ def load_checkpoint(
         if not torch.isfinite(tensors[name]).all():
             raise CheckpointError(f"checkpoint tensor {name} holds NaN or infinite values")
     model = MixtureRewardModel(config.dim, config.num_heads, router=config.router)  # type: ignore[arg-type]
+    if STATEMENT_ROUTER not in tensors:
+        tensors[STATEMENT_ROUTER] = torch.zeros(config.num_heads, config.dim)
     model.load_state_dict(tensors)
     model.eval().requires_grad_(False)
     return model, config

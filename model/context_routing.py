@@ -1,7 +1,9 @@
 """Context-aware routing (MiCRo's second stage): the router fitted on frozen heads. Pure torch, no I/O.
 
 The router reads the user's stated context (or nothing) followed by the prompt, p = emb([context +] prompt),
-and gives weights w = softmax(R p + b). Its examples are preference pairs with the frozen heads'
+and the statement on its own, q = emb(context) - emb(neutral statement) (0 with no context), and gives
+weights w = softmax(R p + b + S q): R sees the statement within the prompt, S sees what was said whatever
+the prompt (a long dialogue dilutes the statement in p). Its examples are preference pairs with the frozen heads'
 reward differences d_k = r_k(a_w) - r_k(a_l); two losses are offered (the fit's choice is made on
 validation, python -m model.fit_router):
 
@@ -11,7 +13,7 @@ validation, python -m model.fit_router):
                 type (one user's pairs: a statement and the prompts they labelled), wbar(g) the mean of its
                 examples' weights: stage 1's annotator likelihood (model.losses.grouped_mixture_bt_loss)
 
-plus ``alpha`` times the mean negative entropy of w (as in stage 1) and L2 ``weight_decay`` on R.
+plus ``alpha`` times the mean negative entropy of w (as in stage 1) and L2 ``weight_decay`` on R and S.
 Shapes: N examples, D router features, K heads.
 """
 
@@ -37,8 +39,11 @@ class RouterExamples:
     diff: torch.Tensor  # (N, K) frozen heads' reward differences, chosen minus rejected
     weight: torch.Tensor | None = None  # (N,) example weights; None = 1 each
     group: torch.Tensor | None = None  # (N,) ids of examples sharing one latent type ("grouped"); None = one each
+    statement: torch.Tensor | None = None  # (N, D) emb(context) - emb(neutral), 0 rows with no context; None = 0
 
     def __post_init__(self) -> None:
+        if self.statement is None:
+            self.statement = torch.zeros_like(self.prompt)
         if self.weight is None:
             self.weight = torch.ones(self.prompt.shape[0])
         if self.group is None:
@@ -49,7 +54,29 @@ class RouterExamples:
         return self.prompt.shape[0]
 
     def subset(self, idx: torch.Tensor) -> RouterExamples:
-        return RouterExamples(self.prompt[idx], self.diff[idx], self.weight[idx], self.group[idx])
+        return RouterExamples(self.prompt[idx], self.diff[idx], self.weight[idx], self.group[idx], self.statement[idx])
+
+    def with_head_factors(self, factors: torch.Tensor) -> RouterExamples:
+        """The same examples with each head's differences multiplied by its factor (model/head_scale.py)."""
+        return RouterExamples(self.prompt, self.diff * factors, self.weight, self.group, self.statement)
+
+
+class ContextRouter(nn.Module):
+    """logits = R p + b + S q: the checkpoint's ``router`` and ``statement_router`` (model/heads.py)."""
+
+    def __init__(self, router: nn.Linear, statement: nn.Linear) -> None:
+        super().__init__()
+        self.router, self.statement = router, statement
+
+    @classmethod
+    def zeros(cls, dim: int, heads: int) -> ContextRouter:
+        out = cls(nn.Linear(dim, heads), nn.Linear(dim, heads, bias=False))
+        for param in out.parameters():
+            nn.init.zeros_(param)
+        return out
+
+    def forward(self, prompt: torch.Tensor, statement: torch.Tensor) -> torch.Tensor:
+        return self.router(prompt) + self.statement(statement)
 
 
 @dataclass(frozen=True)
@@ -85,25 +112,24 @@ def router_loss(logits: torch.Tensor, diff: torch.Tensor, weight: torch.Tensor, 
 
 
 @torch.no_grad()
-def served_correct(router: nn.Linear, ex: RouterExamples) -> torch.Tensor:
+def served_correct(router: ContextRouter, ex: RouterExamples) -> torch.Tensor:
     """(N,) 1.0 where the served score sum_k w_k r_k ranks the chosen response first."""
-    w = torch.softmax(router(ex.prompt), -1)
+    w = torch.softmax(router(ex.prompt, ex.statement), -1)
     return ((w * ex.diff).sum(-1) > 0).float()
 
 
-def fit_router(init: nn.Linear, fit: RouterExamples, val: RouterExamples, cfg: RouterFitConfig,
-               on_step: Callable[[], None] | None = None) -> tuple[nn.Linear, float, int]:
+def fit_router(init: ContextRouter, fit: RouterExamples, val: RouterExamples, cfg: RouterFitConfig,
+               on_step: Callable[[], None] | None = None) -> tuple[ContextRouter, float, int]:
     """Full-batch Adam from ``init`` (copied, never changed), early stopping on the validation loss
     -> (the best router, its validation loss, steps taken)."""
     router = copy.deepcopy(init)
-    router.weight.requires_grad_(True)
-    router.bias.requires_grad_(True)
-    opt = torch.optim.Adam([{"params": [router.weight], "weight_decay": cfg.weight_decay},
-                            {"params": [router.bias], "weight_decay": 0.0}], lr=cfg.lr)
+    router.requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [router.router.weight, router.statement.weight], "weight_decay": cfg.weight_decay},
+                            {"params": [router.router.bias], "weight_decay": 0.0}], lr=cfg.lr)
     best, best_loss, since, step = copy.deepcopy(router), _val_loss(router, val, cfg), 0, 0
     for step in range(1, cfg.max_steps + 1):
         opt.zero_grad()
-        router_loss(router(fit.prompt), fit.diff, fit.weight, cfg.loss, cfg.alpha, fit.group).backward()
+        router_loss(router(fit.prompt, fit.statement), fit.diff, fit.weight, cfg.loss, cfg.alpha, fit.group).backward()
         opt.step()
         if on_step is not None:
             on_step()
@@ -121,5 +147,5 @@ def fit_router(init: nn.Linear, fit: RouterExamples, val: RouterExamples, cfg: R
 
 
 @torch.no_grad()
-def _val_loss(router: nn.Linear, val: RouterExamples, cfg: RouterFitConfig) -> float:
-    return float(router_loss(router(val.prompt), val.diff, val.weight, cfg.loss, 0.0, val.group))
+def _val_loss(router: ContextRouter, val: RouterExamples, cfg: RouterFitConfig) -> float:
+    return float(router_loss(router(val.prompt, val.statement), val.diff, val.weight, cfg.loss, 0.0, val.group))

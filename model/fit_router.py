@@ -1,14 +1,14 @@
 """Fit a checkpoint's router to read what users say and what they ask (MiCRo's context-aware
-routing), the heads frozen: ``python -m model.fit_router --checkpoint checkpoints/default --in-place``.
+routing), each head's ranking frozen: ``python -m model.fit_router --checkpoint checkpoints/default --in-place``.
 
 Examples (model/router_examples.py): the training pairs with statements of the preference behind
 them (``--statements``, 2 per prompt and user type) and without any (a new user's default). Fit on the
 fit slice of the train split, every setting chosen on its validation slice (1 prompt in 8, by hash)
 with other statements (``--val-statements``): the criterion is the served score's pairwise accuracy,
-the mean of "with a statement" (mean over user types) and "without" (mean over data sets, HH's red-teaming
-and other prompts apart). The
-checkpoint's heads are untouched; its router, version and ``training.router_fit`` record are
-written to ``--out`` (or, with ``--in-place``, over the checkpoint); then choose the prior strength
+the mean of "with a statement" (mean over user types, and the refusal pairs' two stated kinds) and "without"
+(mean over data sets, HH's red-teaming and other prompts and the refusal pairs apart). The heads rank as stage 1 left them; ``--head-scale`` may put their reward
+differences on one spread first (model/head_scale.py; --head-scale equal or choose). The router, the
+head factors, version and ``training.router_fit`` record are written to ``--out`` (or, with ``--in-place``, over the checkpoint); then choose the prior strength
 (evaluation.online_choice --write-checkpoint) and rerun the bf16 gate (model.fit_variant), as printed. Teams: a file's ``context`` column (or system
 message) is read as each row's statement; ``--statements FILE`` keyed by user id adds more.
 """
@@ -27,12 +27,14 @@ import torch
 from model.backbone import Encoder
 from model.checkpoint import load_checkpoint, read_config, record_settings, save_checkpoint
 from model.annotators import simulated_annotators
-from model.context_routing import RouterExamples, RouterFitConfig, fit_router, served_correct
+from model.context_routing import ContextRouter, RouterExamples, RouterFitConfig, fit_router, served_correct
 from model.data import is_validation, load_hh_original
 from model.features import embed_pairs, embed_texts
+from model.head_scale import equal_spread_factors, rescale_heads
 from model.heads import MixtureRewardModel
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
+from model.refusal_pairs import REFUSALS, load_refusals, refusal_pairs, stated_refusal_pairs
 from model.router_examples import (TRAIN_STATEMENTS, VALIDATION_STATEMENTS, load_statements, statement_key,
                                    with_statements, without_context)
 from model.train import weights_version
@@ -54,17 +56,31 @@ def examples(model: MixtureRewardModel, pairs, encoder: Encoder, cache_dir: Path
     keys: dict[tuple, int] = {}
     group = torch.tensor([keys.setdefault((w if w is not None else ("prompt", q.prompt), q.context is None), len(keys))
                           for w, q in zip(who, pairs)])
-    return RouterExamples(t.prompt, diff, torch.tensor([q.weight for q in pairs], dtype=torch.float32), group)
+    return RouterExamples(t.prompt, diff, torch.tensor([q.weight for q in pairs], dtype=torch.float32), group,
+                          statement_features(pairs, encoder, cache_dir))
+
+
+def statement_features(pairs, encoder: Encoder, cache_dir: Path) -> torch.Tensor:
+    """(N, D) emb(context) - emb(neutral statement) per pair (0 with no context), embedded as the service
+    embeds a stated context (service/inference/stated_context.py: beside the responses)."""
+    contexts = sorted({q.context for q in pairs if q.context})
+    emb = embed_texts(contexts + [NEUTRAL_CONTEXT], encoder, cache_dir)
+    at = {c: i for i, c in enumerate(contexts)}
+    out = torch.zeros(len(pairs), emb.shape[1])
+    for i, q in enumerate(pairs):
+        if q.context:
+            out[i] = emb[at[q.context]] - emb[-1]
+    return out
 
 
 def groups_of(pairs, stated: bool) -> list[str]:
     """Per example, the group its accuracy is averaged in: the user type (stated); without a statement the
     data set, except HH under its own labels, whose two instructions (red-teaming prompts: the less harmful
-    answer; others: the more helpful) count as two groups, so a new user's default on harmful requests
-    weighs as much as a data set in the choice."""
+    answer; others: the more helpful) and the refusal pairs (model/refusal_pairs.py) count as groups of their
+    own, so a new user's default on harmful requests weighs as much as a data set in the choice."""
     if stated:
         return [statement_key(p) or p.dataset for p in pairs]
-    return [statement_key(p) if p.user_type.startswith("original-") else p.dataset for p in pairs]
+    return [statement_key(p) if p.dataset == "relabeled_hh" else p.dataset for p in pairs]
 
 
 def group_means(correct: torch.Tensor, groups: list[str]) -> dict[str, float]:
@@ -84,15 +100,15 @@ def score(router, val_sets) -> dict:
 
 def context_strengths(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
                       grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)) -> dict[float, float]:
-    """The stated context's pseudo-label (model.routing.context_offset, added to the router's logits by the
-    service) at each strength: mean over user types of the served accuracy on the validation examples."""
+    """The stated context's pseudo-label (model.routing.context_offset, added to the router's and the
+    statement logits by the service) at each strength: mean over user types of the served accuracy on the validation examples."""
     contexts = sorted({p.context for p in pairs})
     emb = embed_texts(contexts + [NEUTRAL_CONTEXT], encoder, cache_dir)
     with torch.no_grad():
         r = model.rewards(emb)
         unit = {c: context_offset(r[i], r[-1], RoutingConfig(context_strength=1.0)) for i, c in enumerate(contexts)}
         offsets = torch.stack([unit[p.context] for p in pairs])  # (N, K)
-        logits = model.router(ex.prompt)
+        logits = model.router(ex.prompt) + model.statement_logits(ex.statement)
         groups = groups_of(pairs, True)
         out = {}
         for s in grid:
@@ -112,12 +128,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", action="append", default=None, help="default: the checkpoint's training data")
     p.add_argument("--statements", type=Path, default=TRAIN_STATEMENTS)
     p.add_argument("--val-statements", type=Path, default=VALIDATION_STATEMENTS)
+    p.add_argument("--refusals", type=Path, default=REFUSALS,
+                   help="declining answers beside HH's more harmful answer on red-teaming prompts (model/refusal_pairs.py)")
+    p.add_argument("--no-refusals", action="store_true", help="fit without the refusal pairs")
     p.add_argument("--per-prompt", type=int, default=2, choices=range(1, 13), metavar="1..12",
                    help="statements per prompt and user type (fit slice)")
     p.add_argument("--system-as-context", action="store_true",
                    help="chat rows without a context column: their system messages are the stated context")
     p.add_argument("--loss", choices=("grouped", "mixture", "score", "all"), default="all",
                    help="the router's likelihood (model/context_routing.py); all: chosen on validation")
+    p.add_argument("--head-scale", choices=("raw", "equal", "choose"), default="raw",
+                   help="raw: the heads as the checkpoint holds them; equal: every head's reward differences on the fit pairs "
+                        "put on one spread (model/head_scale.py); choose: both, chosen on this fit's validation criterion "
+                        "(the online update is not in it: docs/personalization.md gives both stages' validation figures)")
     p.add_argument("--annotator-prompts", type=int, default=10,
                    help="prompts per simulated user of a built-in type (the \"grouped\" likelihood's groups)")
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
@@ -141,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     fit_stated = with_statements(fit_pairs, train_st, args.per_prompt)
     fit_plain = without_context(fit_pairs, hh_fit)
     val_stated, val_plain = with_statements(val_pairs, val_st, 1), without_context(val_pairs, hh_val)
+    if hh and not args.no_refusals:
+        fit_ref, val_ref = (refusal_pairs(hh_fit, load_refusals("train", args.refusals)),
+                            refusal_pairs(hh_val, load_refusals("validation", args.refusals)))
+        fit_stated += stated_refusal_pairs(fit_ref, train_st, args.per_prompt)
+        val_stated += stated_refusal_pairs(val_ref, val_st, 1)
+        fit_plain, val_plain = fit_plain + fit_ref, val_plain + val_ref
     if not fit_stated or not val_stated:
         raise SystemExit("model.fit_router: no stated preferences to fit on (fit: %d, validation: %d): give rows a "
                          "context column (or --system-as-context for chat rows), or --statements / --val-statements "
@@ -154,40 +183,63 @@ def main(argv: list[str] | None = None) -> None:
     first = val_sets["stated"][0]
     val_all = RouterExamples(torch.cat([v[0].prompt for v in val_sets.values()]),
                              torch.cat([v[0].diff for v in val_sets.values()]), None,
-                             torch.cat([first.group, val_sets["plain"][0].group + len(first.group)]))
-    before = score(model.router, val_sets)
+                             torch.cat([first.group, val_sets["plain"][0].group + len(first.group)]),
+                             torch.cat([v[0].statement for v in val_sets.values()]))
+    before = score(ContextRouter(model.router, model.statement_router), val_sets)
     print(f"checkpoint's router on validation: {before}", file=sys.stderr)
-    init = torch.nn.Linear(model.router.in_features, model.router.out_features)
-    torch.nn.init.zeros_(init.weight)
-    torch.nn.init.zeros_(init.bias)
+    init = ContextRouter.zeros(model.router.in_features, model.router.out_features)
+    learned = model.num_heads - int(bool(config.expert))  # a frozen expert head keeps its scale
+    scales = {"raw": torch.ones(model.num_heads), "equal": equal_spread_factors(fit.diff, learned)}
+    scales = {name: c for name, c in scales.items() if args.head_scale in ("choose", name)}
     table = []
-    for cfg in [g for g in GRID if args.loss in ("all", g.loss)]:
-        router, val_loss, steps = fit_router(init, fit, val_all, cfg)
-        table.append((score(router, val_sets), cfg, router, steps))
-        print(f"{cfg.loss:8s} wd={cfg.weight_decay:g} alpha={cfg.alpha:g}: steps {steps}, {table[-1][0]}", file=sys.stderr)
-    best = max(table, key=lambda row: row[0]["criterion"])
-    model.router.load_state_dict(best[2].state_dict())
-    strengths = context_strengths(model, val_stated, val_sets["stated"][0], encoder, args.cache_dir)
+    for (scale, c), cfg in product(scales.items(), [g for g in GRID if args.loss in ("all", g.loss)]):
+        sets = {name: (ex.with_head_factors(c), groups) for name, (ex, groups) in val_sets.items()}
+        router, val_loss, steps = fit_router(init, fit.with_head_factors(c), val_all.with_head_factors(c), cfg)
+        table.append((score(router, sets), cfg, router, steps, scale))
+        print(f"heads {scale:5s} {cfg.loss:8s} wd={cfg.weight_decay:g} alpha={cfg.alpha:g}: steps {steps}, "
+              f"{table[-1][0]}", file=sys.stderr)
+    best = max(table, key=lambda row: row[0]["criterion"])  # the first of equals: raw before equal
+    head_scale = best[4]
+    rescale_heads(model, scales[head_scale])
+    model.router.load_state_dict(best[2].router.state_dict())
+    model.statement_router.load_state_dict(best[2].statement.state_dict())
+    strengths = context_strengths(model, val_stated, val_sets["stated"][0].with_head_factors(scales[head_scale]),
+                                  encoder, args.cache_dir)
     context_strength = max(strengths, key=strengths.__getitem__)
     print(f"context pseudo-label strength on validation (stated mean accuracy): {strengths}", file=sys.stderr)
     record = {"statements": {str(args.statements.name): _sha(args.statements), "validation": _sha(args.val_statements)},
               "per_prompt": args.per_prompt, "annotator_prompts": args.annotator_prompts, "chosen": asdict(best[1]),
               "context_strength": {"chosen": context_strength, "validation": strengths}, "steps": best[3],
               "validation": best[0], "validation_before": before,
-              "grid": [{**asdict(c), "criterion": s["criterion"]} for s, c, _, _ in table],
+              "head_scale": {"chosen": head_scale, "factors": [round(float(x), 6) for x in scales[head_scale]],
+                             "factors_since_stage1": [round(float(x) * f, 6) for x, f in
+                                                      zip(scales[head_scale], _earlier_factors(config, model.num_heads))],
+                             "validation": {name: max(s["criterion"] for s, *_, h in table if h == name)
+                                            for name in scales}},
+              "grid": [{**asdict(c), "head_scale": h, "criterion": s["criterion"]} for s, c, _, _, h in table],
               "examples": {"fit": len(fit), "validation": len(val_all)},
               "no_statement": "every pair, relabeled HH under HH's own label" if hh else "every pair",
+              "refusals": None if not hh or args.no_refusals else {args.refusals.name: _sha(args.refusals)},
               "command": "python -m model.fit_router" + "".join(" " + a for a in argv)}
     out = args.checkpoint if args.in_place else args.out
     config.version = f"k{model.num_heads}-{weights_version(model)}"
     config.training = {**config.training, "router_fit": record}
     config.routing = {**config.routing, "prior_strength": 1.0, "context_strength": context_strength}
     save_checkpoint(out, model, config)
-    print(f"router fitted ({best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
+    print(f"router fitted (heads {head_scale}, {best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
           f"{best[0]} (before {before['criterion']}); wrote {out} version {config.version}")
     print("next: python -m evaluation.online_choice --checkpoint %s --write-checkpoint   (prior strength and update for "
           "this router; reset to 1 here)\n      python -m model.fit_variant --checkpoint %s --variant torch-bf16   "
           "(the bf16 gate: the weights changed)" % (out, out))
+    if head_scale != "raw":
+        print("      python -m model.head_cards --checkpoint %s   (the head cards: the heads' scales changed)" % out)
+
+
+def _earlier_factors(config, heads: int) -> list[float]:
+    """The head factors earlier runs of this command applied (1 each when none): a second run's "raw" is the
+    heads as the checkpoint holds them, so the record keeps the product since stage 1."""
+    earlier = config.training.get("router_fit", {}).get("head_scale", {})
+    return list(earlier.get("factors_since_stage1", earlier.get("factors", [1.0] * heads)))
 
 
 def _sha(path: Path) -> str:

@@ -5,6 +5,10 @@ Shapes: B batch, K heads, D embedding size.
     rewards  r = H e               H: (K, D), no bias       e: (B, D) response embedding
     weights  w = softmax(R p + b + u)   R: (K, D), b: (K,)  p: (B, D) prompt embedding
                                                             u: (B, K) per-user offset (0 for the prior)
+    statement logits  S q          S: (K, D), no bias       q: (B, D) emb(stated context) - emb(neutral
+                                   statement); the service adds them to u when a user states a context
+                                   (model.personal_scoring.with_stated_context). Zero until model.fit_router
+                                   fits it, so older checkpoints read the statement only through R.
 
 ``router="none"`` freezes R at zero: the *static mixture* (one global weight vector b).
 ``expert=True`` adds one frozen head after the K learned ones: it reads the last embedding
@@ -34,8 +38,11 @@ class MixtureRewardModel(nn.Module):
         self.router = nn.Linear(dim, self.num_heads, bias=True)  # R: (K, D), b: (K,)
         nn.init.zeros_(self.router.weight)
         nn.init.zeros_(self.router.bias)
+        self.statement_router = nn.Linear(dim, self.num_heads, bias=False)  # S: (K, D)
+        nn.init.zeros_(self.statement_router.weight)
         if router == "none":
             self.router.weight.requires_grad_(False)
+            self.statement_router.weight.requires_grad_(False)
         # serving only (never trained, never saved): the weight of the router's logits in a user's
         # weights, the checkpoint's routing.prior_strength; 1 everywhere stage 1 trains and evaluates
         self.prior_strength = 1.0
@@ -60,6 +67,10 @@ class MixtureRewardModel(nn.Module):
         if self.prior_strength != 1.0:
             logits = self.prior_strength * logits
         return logits if offset is None else logits + offset
+
+    def statement_logits(self, statement_diff: torch.Tensor) -> torch.Tensor:
+        """(..., D) emb(stated context) - emb(neutral statement) -> (..., K) logits S q."""
+        return self.statement_router(statement_diff)
 
     def log_weights(self, prompt_emb: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
         """(B, D) -> (B, K) log mixture weights."""

@@ -3,7 +3,8 @@ the service embeds the texts and reads the user's state; everything tensor-shape
 
 Shapes: N responses, K heads, D embedding size, C candidate pairs.
 
-    weights   w = softmax(s (R p + b) + u + c)   u: the user's offset, c: the stated-context offset,
+    weights   w = softmax(s (R p + b) + u + c)   u: the user's offset, c: the stated-context offset
+                                                 (pseudo-label + S q, with_stated_context),
                                                  s: routing.prior_strength (model.prior_strength)
     scores    s_n = sum_k w_k r_k(n)            ranking: indices by descending score
     P(first response > second) = sigmoid(s_0 - s_1)   over 1/2 exactly when s_0 > s_1 (0 ranks first)
@@ -97,9 +98,10 @@ def with_stated_context(
     model: MixtureRewardModel, statement_emb: torch.Tensor, offset: torch.Tensor | None, cfg: RoutingConfig
 ) -> torch.Tensor:
     """(2, D) embeddings of the stated context and of the neutral statement, (K,) user offset or
-    None -> (K,) the offset plus the context's pseudo-label offset."""
+    None -> (K,) the offset plus the context's offset: its pseudo-label (model.routing.context_offset)
+    and the fitted statement logits S (emb(context) - emb(neutral))."""
     r = model.rewards(statement_emb)  # (2, K): the context, the neutral statement
-    c = context_offset(r[0], r[1], cfg)
+    c = context_offset(r[0], r[1], cfg) + model.statement_logits(statement_emb[0] - statement_emb[1])
     return c if offset is None else offset + c
 
 

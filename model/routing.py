@@ -41,7 +41,7 @@ class RoutingConfig:
     eta: float = 4.0  # mirror-descent step size on the user's offset
     mode: UpdateMode = "mirror"
     max_abs_offset: float = 30.0  # keeps softmax finite whatever the label stream
-    context_strength: float = 1.0  # weight of the stated-context pseudo-label (0 = ignore context)
+    context_strength: float = 1.0  # weight of the stated-context pseudo-label (0: none; the statement logits S stay)
     # the next-query criterion, chosen on validation users by python -m evaluation.online_choice --write-checkpoint;
     # checkpoints written before it have no key and keep "entropy"
     active_criterion: ActiveCriterion = "entropy"

@@ -1,7 +1,7 @@
 """A label's update terms under the running model: what the feedback script needs from the texts.
 
 For each label (prompt, chosen, rejected, context): the prior logits z = R p + b + c where the
-update starts (c: the stated context's pseudo-label offset, service/inference/stated_context.py) and
+update starts (c: the stated context's offset, statement logits + pseudo-label, service/inference/stated_context.py) and
 the per-head losses L_k = -log sigmoid(r_k(chosen) - r_k(rejected)) (model.personal_scoring.feedback_terms).
 All texts of a request are prepared in one worker-thread call and embedded in one embedding call.
 

@@ -1,9 +1,10 @@
-"""A stated context ("I want short answers"), in the one place its pseudo-label is computed.
+"""A stated context ("I want short answers"), in the one place its offset is computed.
 
-When a user states a context, the router reads it before the prompt (model.features.router_text)
-and it also acts as one pseudo-label: the context statement and the neutral "I want answers." are
-embedded beside the responses (cached after the first request), and model.routing.context_offset
-(one exact Hedge step) is added to the user's offset. Scores, labels and the history replay all
+When a user states a context, the router reads it before the prompt (model.features.router_text),
+and the context statement and the neutral "I want answers." are embedded beside the responses
+(cached after the first request): the fitted statement logits S (emb(context) - emb(neutral)) and
+the context's pseudo-label (model.routing.context_offset, one exact Hedge step) are added to the
+user's offset (model.personal_scoring.with_stated_context). Scores, labels and the history replay all
 take their context offsets from :meth:`Statements.offsets`.
 
 Shapes: C distinct contexts, S = 2C statement texts, K heads, D embedding size.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model.backbone import BackboneInfo
-from model.checkpoint import CheckpointConfig, CheckpointError, load_checkpoint, save_checkpoint
+from model.checkpoint import WEIGHTS_FILE, CheckpointConfig, CheckpointError, load_checkpoint, save_checkpoint
 from model.heads import MixtureRewardModel
 
 INFO = BackboneInfo(id="tiny/backbone", fingerprint="f00d", hidden_size=3, pooling="mean", max_length=16)
@@ -30,6 +30,19 @@ def test_round_trip_keeps_weights_and_config(tmp_path):
         assert torch.equal(tensor, loaded.state_dict()[name])
     assert cfg.num_heads == 2 and cfg.dim == 3 and cfg.version == "test-1"
     assert cfg.routing_config().tau > 0
+
+
+def test_statement_router_round_trips_and_reads_as_zeros_when_absent(tmp_path):
+    from safetensors.torch import load_file
+
+    original = saved(tmp_path)  # never fitted: not written
+    assert "statement_router.weight" not in load_file(str(tmp_path / WEIGHTS_FILE))
+    loaded, _ = load_checkpoint(tmp_path, INFO)
+    assert torch.equal(loaded.statement_router.weight, torch.zeros(2, 3))
+    torch.nn.init.normal_(original.statement_router.weight)
+    save_checkpoint(tmp_path, original, CheckpointConfig(backbone=asdict(INFO), num_heads=2, dim=3, version="t"))
+    loaded, _ = load_checkpoint(tmp_path, INFO)
+    assert torch.equal(loaded.statement_router.weight, original.statement_router.weight)
 
 
 def test_wrong_embedding_size_is_refused_naming_both_sizes(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from model.context_routing import RouterExamples, RouterFitConfig, fit_router, router_loss, served_correct
+from model.context_routing import ContextRouter, RouterExamples, RouterFitConfig, fit_router, router_loss, served_correct
 
 LOG3 = math.log(3.0)
 
@@ -55,16 +55,14 @@ def routed_problem(n: int = 40) -> RouterExamples:
 @pytest.mark.parametrize("loss", ["mixture", "score"])
 def test_fit_learns_to_route_each_context_to_its_head(loss):
     ex = routed_problem()
-    init = nn.Linear(2, 2)
-    nn.init.zeros_(init.weight)
-    nn.init.zeros_(init.bias)
+    init = ContextRouter.zeros(2, 2)
     assert served_correct(init, ex).sum() == 0  # uniform weights: every served difference is 0
     router, val_loss, steps = fit_router(init, ex, ex, RouterFitConfig(loss=loss, lr=0.1, max_steps=200))
     assert served_correct(router, ex).mean() == 1.0
-    w = torch.softmax(router(torch.eye(2)), -1)
+    w = torch.softmax(router(torch.eye(2), torch.zeros(2, 2)), -1)
     assert w[0, 0] > 0.9 and w[1, 1] > 0.9
     assert val_loss < math.log(2) and steps > 0
-    assert float(init.weight.abs().sum()) == 0.0  # the initial router is copied, never changed
+    assert sum(float(q.detach().abs().sum()) for q in init.parameters()) == 0.0  # the initial router is copied, never changed
 
 
 def test_grouped_loss_by_hand_and_equal_to_mixture_with_one_example_per_group():
@@ -83,8 +81,18 @@ def test_grouped_loss_by_hand_and_equal_to_mixture_with_one_example_per_group():
 def test_fit_with_groups_routes_each_context_to_its_head():
     ex = routed_problem()
     ex = RouterExamples(ex.prompt, ex.diff, group=torch.arange(len(ex)) % 2)  # group = context
-    init = nn.Linear(2, 2)
-    nn.init.zeros_(init.weight)
-    nn.init.zeros_(init.bias)
+    init = ContextRouter.zeros(2, 2)
     router, _, _ = fit_router(init, ex, ex, RouterFitConfig(loss="grouped", lr=0.1, max_steps=200))
     assert served_correct(router, ex).mean() == 1.0
+
+
+def test_the_statement_term_routes_when_the_prompt_says_nothing():
+    # every prompt the same; only the statement (q = +e0 or +e1) tells which head the user follows
+    n = 8
+    q = torch.eye(2).repeat(n // 2, 1)
+    diff = torch.where(q[:, :1] > 0, torch.tensor([[1.0, -1.0]]), torch.tensor([[-1.0, 1.0]]))
+    ex = RouterExamples(torch.ones(n, 2), diff, statement=q)
+    router, _, _ = fit_router(ContextRouter.zeros(2, 2), ex, ex, RouterFitConfig(loss="mixture", lr=0.1, max_steps=200))
+    assert served_correct(router, ex).mean() == 1.0
+    assert float(router.statement.weight.abs().sum()) > 0
+    assert torch.equal(RouterExamples(torch.ones(3, 2), torch.ones(3, 2)).statement, torch.zeros(3, 2))

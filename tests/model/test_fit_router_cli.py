@@ -31,7 +31,7 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
     train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
     out = tmp_path / "routed"
     fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
-                "--loss", "mixture", "--backbone", str(tiny_backbone)])
+                "--loss", "mixture", "--head-scale", "raw", "--backbone", str(tiny_backbone)])
     after, config = load_checkpoint(out)
     before, before_config = load_checkpoint(trained)
     assert torch.equal(after.head_matrix(), before.head_matrix())
@@ -44,6 +44,25 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
     assert json.loads((trained / CONFIG_FILE).read_text())["version"] == before_config.version  # --out: kept
     printed = capsys.readouterr().out
     assert "router fitted" in printed and "fit_variant" in printed and "online_choice" in printed
+    assert float(after.statement_router.weight.abs().sum()) > 0  # the contexts are read on their own too
+    assert record["head_scale"]["chosen"] == "raw" and record["head_scale"]["factors"] == [1.0, 1.0]
+
+
+def test_equal_head_scale_rescales_each_head_and_records_the_factors(tmp_path, tiny_backbone):
+    rng = random.Random(2)
+    said = {"ann": sentence(rng, 5), "bob": sentence(rng, 5)}
+    rows = [{**r, "context": said[r["user_id"]]} for r in tiny_rows(96)]
+    data, cache, trained = write(tmp_path / "team.jsonl", rows), tmp_path / "cache", tmp_path / "trained"
+    train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
+    out = tmp_path / "equal"
+    fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
+                "--loss", "mixture", "--head-scale", "equal", "--backbone", str(tiny_backbone)])
+    after, config = load_checkpoint(out)
+    before, _ = load_checkpoint(trained)
+    factors = torch.tensor(config.training["router_fit"]["head_scale"]["factors"])
+    assert config.training["router_fit"]["head_scale"]["chosen"] == "equal"
+    assert torch.allclose(after.head_matrix(), before.head_matrix() * factors[:, None], rtol=1e-4, atol=1e-6)
+    assert float(factors.log().sum()) == pytest.approx(0.0, abs=1e-4)  # geometric mean 1: overall scale kept
 
 
 def test_a_destination_is_required_and_no_statement_is_a_clear_error(tmp_path, tiny_backbone):

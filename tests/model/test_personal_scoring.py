@@ -118,6 +118,21 @@ def test_stated_context_adds_its_pseudo_label_to_the_users_offset():
     assert torch.allclose(added, torch.tensor([1.283110, 0.716890]), atol=1e-5)
 
 
+def test_stated_context_adds_the_fitted_statement_logits():
+    # S = [[0, 1], [0, -1]]; q = context - neutral = (2, 0) - (0, 0) -> S q = (0, 0); with q = (2, 1) - (0, 0):
+    # S q = (1, -1), plus the pseudo-label of r = (2, 1) vs (0, 0): L = (-ln s(2), -ln s(1)) centred, negated
+    model = tiny_model()
+    with torch.no_grad():
+        model.statement_router.weight.copy_(torch.tensor([[0.0, 1.0], [0.0, -1.0]]))
+    cfg = RoutingConfig(context_strength=1.0)
+    same = with_stated_context(model, torch.tensor([[2.0, 0.0], [0.0, 0.0]]), None, cfg)
+    assert torch.allclose(same, torch.tensor([0.283110, -0.283110]), atol=1e-5)
+    l0, l1 = -math.log(SIG2), -math.log(1 / (1 + math.exp(-1)))
+    pseudo = (l1 - l0) / 2
+    got = with_stated_context(model, torch.tensor([[2.0, 1.0], [0.0, 0.0]]), None, cfg)
+    assert torch.allclose(got, torch.tensor([pseudo + 1.0, -pseudo - 1.0]), atol=1e-5)
+
+
 def test_most_informative_pair_is_the_one_the_heads_disagree_on():
     # w = (0.5, 0.5), exact Hedge, tau = 1; responses r = (0, 0), (3, 3), (3, -3)
     # pair (0, 1): both heads prefer 1 by 3 -> gain 0
