@@ -23,12 +23,18 @@ def tiny_backbone(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("backbone") / "tiny-llama")
 
 
-def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, capsys, tiny_backbone):
-    rng = random.Random(1)
+def trained_with_contexts(tmp_path, tiny_backbone, seed: int):
+    """A team file whose two users each state one context, and a checkpoint trained on it."""
+    rng = random.Random(seed)
     said = {"ann": sentence(rng, 5), "bob": sentence(rng, 5)}
     rows = [{**r, "context": said[r["user_id"]]} for r in tiny_rows(96)]
     data, cache, trained = write(tmp_path / "team.jsonl", rows), tmp_path / "cache", tmp_path / "trained"
     train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
+    return data, cache, trained
+
+
+def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, capsys, tiny_backbone):
+    data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, 1)
     out = tmp_path / "routed"
     fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
                 "--loss", "mixture", "--head-scale", "raw", "--backbone", str(tiny_backbone)])
@@ -49,11 +55,7 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
 
 
 def test_equal_head_scale_rescales_each_head_and_records_the_factors(tmp_path, tiny_backbone):
-    rng = random.Random(2)
-    said = {"ann": sentence(rng, 5), "bob": sentence(rng, 5)}
-    rows = [{**r, "context": said[r["user_id"]]} for r in tiny_rows(96)]
-    data, cache, trained = write(tmp_path / "team.jsonl", rows), tmp_path / "cache", tmp_path / "trained"
-    train(["--data", str(data), "--backbone", str(tiny_backbone), "--cache-dir", str(cache), "--out", str(trained), *FAST])
+    data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, 2)
     out = tmp_path / "equal"
     fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
                 "--loss", "mixture", "--head-scale", "equal", "--backbone", str(tiny_backbone)])
