@@ -8,26 +8,16 @@ the standard deviation of each head's reward difference (a wide head outweighs t
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
 
 import torch
 
-from model.backbone import Encoder
-from model.checkpoint import load_checkpoint, read_config, record_settings
+from evaluation.checkpoint_cli import checkpoint_command
 from model.data import is_validation, load_hh_original, load_pairs
 from model.features import embed_pairs
-from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m evaluation.router_diagnosis", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
-    args = p.parse_args(argv)
-    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
-    model, _ = load_checkpoint(args.checkpoint, encoder.info)
+    args, encoder, model = checkpoint_command("python -m evaluation.router_diagnosis", __doc__, argv)
     hh = [q for q in load_hh_original(split="train") if is_validation(q.prompt)]
     slices = {"HH red-teaming prompts, HH's label": [q for q in hh if q.user_type == "original-harmless"],
               "HH other prompts, HH's label": [q for q in hh if q.user_type == "original-helpful"],

@@ -8,17 +8,16 @@ known (supervised: a reference, not something a new user gets). Chooses nothing;
 
 from __future__ import annotations
 
-import argparse
+
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from evaluation.checkpoint_cli import checkpoint_command
 from model.backbone import Encoder
-from model.checkpoint import load_checkpoint, read_config, record_settings
 from model.data import DSP_DOMAINS, dsp_pairs_of, is_validation, load_dsp_items
 from model.features import embed_pairs
-from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 
 
 def five(items, domain: str, encoder: Encoder, cache_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,13 +41,7 @@ def fitted(x: torch.Tensor, params: torch.Tensor, score, steps: int = 300, lr: f
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m evaluation.top1_ceiling", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
-    p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
-    args = p.parse_args(argv)
-    encoder = Encoder(**record_settings(read_config(args.checkpoint).backbone))
-    model, _ = load_checkpoint(args.checkpoint, encoder.info)
+    args, encoder, model = checkpoint_command("python -m evaluation.top1_ceiling", __doc__, argv)
     items = load_dsp_items(split="train")
     fit_items, val_items = [i for i in items if not is_validation(i.prompt)], [i for i in items if is_validation(i.prompt)]
     print(f"| user type | best single head | best mix of heads | supervised linear head (reference) |  ({len(val_items)} "
