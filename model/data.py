@@ -19,12 +19,12 @@ Split = Literal["train", "test", "all"]
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
 DSP_RESPONSE_KEYS = DSP_DOMAINS + ("normal",)
 HH_OBJECTIVES = ("helpful", "harmless")
-DATASETS = ("dsp", "relabeled_hh")
+DATASETS = ("dsp", "relabeled_hh", "hh_refusals")  # hh_refusals: model/refusal_pairs.py
 # Built-in data sets whose texts are never quoted by default (head cards' response snippets): the
 # data README (../shared/data/README.md, "Warnings") says the red-teaming files contain harmful and
 # offensive text, never to be shown in a UI by default. Pairs from a user's own files carry their
 # file name as data set and stay quotable.
-UNQUOTABLE_DATASETS = frozenset({"relabeled_hh"})
+UNQUOTABLE_DATASETS = frozenset({"relabeled_hh", "hh_refusals"})
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,10 @@ def load_hh_original(root: Path | None = None, split: Split = "all") -> list[Pre
 
 
 def load_pairs(names: Iterable[str], root: Path | None = None, split: Split = "all") -> list[PreferencePair]:
-    """Pairs of several datasets by name (``dsp``, ``relabeled_hh``)."""
-    loaders = {"dsp": load_dsp, "relabeled_hh": load_relabeled_hh}
+    """Pairs of several datasets by name (``dsp``, ``relabeled_hh``, ``hh_refusals``)."""
+    from model.refusal_pairs import load_refusal_dataset  # it builds on this module's HH loader
+
+    loaders = {"dsp": load_dsp, "relabeled_hh": load_relabeled_hh, "hh_refusals": load_refusal_dataset}
     out: list[PreferencePair] = []
     for name in names:
         if name not in loaders:

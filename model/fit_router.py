@@ -34,7 +34,7 @@ from model.head_scale import equal_spread_factors, rescale_heads
 from model.heads import MixtureRewardModel
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
-from model.refusal_pairs import REFUSALS, load_refusals, refusal_pairs, stated_refusal_pairs
+from model.refusal_pairs import REFUSALS, WRAPPERS, load_refusal_dataset, stated_refusal_pairs
 from model.router_examples import (TRAIN_STATEMENTS, VALIDATION_STATEMENTS, load_statements, statement_key,
                                    with_statements, without_context)
 from model.train import weights_version
@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val-statements", type=Path, default=VALIDATION_STATEMENTS)
     p.add_argument("--refusals", type=Path, default=REFUSALS,
                    help="declining answers beside HH's more harmful answer on red-teaming prompts (model/refusal_pairs.py)")
+    p.add_argument("--wrappers", type=Path, default=WRAPPERS,
+                   help="jailbreak wrappers: each refusal pair's twin with the request dressed up (model/refusal_pairs.py)")
     p.add_argument("--no-refusals", action="store_true", help="fit without the refusal pairs")
     p.add_argument("--per-prompt", type=int, default=2, choices=range(1, 13), metavar="1..12",
                    help="statements per prompt and user type (fit slice)")
@@ -165,11 +167,13 @@ def main(argv: list[str] | None = None) -> None:
     fit_plain = without_context(fit_pairs, hh_fit)
     val_stated, val_plain = with_statements(val_pairs, val_st, 1), without_context(val_pairs, hh_val)
     if hh and not args.no_refusals:
-        fit_ref, val_ref = (refusal_pairs(hh_fit, load_refusals("train", args.refusals)),
-                            refusal_pairs(hh_val, load_refusals("validation", args.refusals)))
+        refusals = load_refusal_dataset(split="train", path=args.refusals, wrappers=args.wrappers)
+        fit_ref = [q for q in refusals if not is_validation(q.prompt)]
+        val_ref = [q for q in refusals if is_validation(q.prompt)]
         fit_stated += stated_refusal_pairs(fit_ref, train_st, args.per_prompt)
         val_stated += stated_refusal_pairs(val_ref, val_st, 1)
-        fit_plain, val_plain = fit_plain + fit_ref, val_plain + val_ref
+        if "hh_refusals" not in sources:  # else the heads' own data already holds them, without context
+            fit_plain, val_plain = fit_plain + fit_ref, val_plain + val_ref
     if not fit_stated or not val_stated:
         raise SystemExit("model.fit_router: no stated preferences to fit on (fit: %d, validation: %d): give rows a "
                          "context column (or --system-as-context for chat rows), or --statements / --val-statements "
@@ -219,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
               "grid": [{**asdict(c), "head_scale": h, "criterion": s["criterion"]} for s, c, _, _, h in table],
               "examples": {"fit": len(fit), "validation": len(val_all)},
               "no_statement": "every pair, relabeled HH under HH's own label" if hh else "every pair",
-              "refusals": None if not hh or args.no_refusals else {args.refusals.name: _sha(args.refusals)},
+              "refusals": None if not hh or args.no_refusals else
+              {args.refusals.name: _sha(args.refusals), **({args.wrappers.name: _sha(args.wrappers)} if args.wrappers else {})},
               "command": "python -m model.fit_router" + "".join(" " + a for a in argv)}
     out = args.checkpoint if args.in_place else args.out
     config.version = f"k{model.num_heads}-{weights_version(model)}"

@@ -4,7 +4,8 @@
 
 Both forwards (fp32 torch and the variant) embed the checkpoint's validation pairs (model/data.py
 is_validation; never the held-out slice, never the test split); the gate compares, per user type
-(dsp/academy, business, entertainment, literature; relabeled_hh helpful, harmless), the mixture's
+(dsp/academy, business, entertainment, literature; relabeled_hh helpful, harmless; hh_refusals
+declines-harmful, declines-wrapped: the checkpoint's data), the mixture's
 pairwise accuracy and the best head's accuracy (the personalization figure) within --max-drop
 (0.01), and each text's cosine against fp32. The record goes into the checkpoint's variants.json
 (model/variants.py) with the heads' sha256: rerun after the heads change (e.g. a retrained

@@ -13,7 +13,7 @@ computes them from the training data (embeddings through the on-disk cache) and 
 ``head_cards`` into config.json: the heads, the version and every other field stay as they were.
 
 Quoted responses come only from pairs of data sets safe to show: texts of the built-in red-teaming
-data (``model.data.UNQUOTABLE_DATASETS``, i.e. ``relabeled_hh``; the data README forbids showing them
+data (``model.data.UNQUOTABLE_DATASETS``, i.e. ``relabeled_hh`` and ``hh_refusals``; the data README forbids showing them
 in a UI by default) are never quoted, and a text that occurs in any such pair is left out too. The
 group statistics (accuracy, win share) still use every validation pair. An operator who explicitly
 wants those texts quoted as well passes ``--quote-all-data`` (``build_head_cards(..., quote_all=True)``).
@@ -198,7 +198,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--dry-run", action="store_true", help="print the cards, write nothing")
     p.add_argument("--quote-all-data", action="store_true",
-                   help="also quote responses of the red-teaming data sets (relabeled_hh); off by default, "
+                   help="also quote responses of the red-teaming data sets (relabeled_hh, hh_refusals); off by default, "
                         "as the data README forbids showing them in a UI by default")
     return p.parse_args(argv)
 

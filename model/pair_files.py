@@ -1,6 +1,6 @@
 """Preference files -> preference pairs, with every problem named by file and row.
 
-A source is a built-in data set name (``dsp``, ``relabeled_hh``), a ``.jsonl`` / ``.json`` /
+A source is a built-in data set name (``dsp``, ``relabeled_hh``, ``hh_refusals``), a ``.jsonl`` / ``.json`` /
 ``.parquet`` / ``.csv`` file, or a directory of them (searched recursively). Parquet and CSV are
 read with pyarrow. Each file's row shape is detected (model/pair_shapes.py) and reported. A row
 that cannot become a pair is skipped and counted; a file that cannot be read, or whose shape is

@@ -20,7 +20,7 @@ from model.pair_files import Columns, DataError, LoadResult, load_sources
 from model.provenance import data_fingerprint
 from model.splits import MIN_PAIRS, Slice, SplitError, assign_slices, check_sizes
 
-DEFAULT_SOURCES = ("dsp", "relabeled_hh")
+DEFAULT_SOURCES = ("dsp", "relabeled_hh", "hh_refusals")  # the shipped recipe's data
 MAX_LISTED_SKIPS = 10  # skipped rows named one per line before "... and N more" (all of them with --strict)
 
 

@@ -84,10 +84,10 @@ def test_renamed_user_column_context_and_weight_are_read(tmp_path):
     assert (pair.user_id, pair.context, pair.weight) == ("12", "I like brevity", 2.5)
 
 
-def test_comma_joined_built_in_names_still_mean_both_and_paths_stay_whole():
+def test_comma_joined_built_in_names_still_mean_each_and_paths_stay_whole():
     assert data_sources(["dsp,relabeled_hh"]) == ["dsp", "relabeled_hh"]
     assert data_sources(["my,file.jsonl"]) == ["my,file.jsonl"]
-    assert data_sources(None) == ["dsp", "relabeled_hh"]
+    assert data_sources(None) == ["dsp", "relabeled_hh", "hh_refusals"]  # the shipped recipe's data
 
 
 @pytest.mark.parametrize(
