@@ -33,13 +33,18 @@ def trained_with_contexts(tmp_path, tiny_backbone, seed: int):
     return data, cache, trained
 
 
-def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, capsys, tiny_backbone):
-    data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, 1)
+def routed_with_contexts(tmp_path, tiny_backbone, seed: int, head_scale: str):
+    """The tiny team file's checkpoint before and after ``model.fit_router --loss mixture --head-scale ...``:
+    (after, its config, before, its config, the trained checkpoint's directory)."""
+    data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, seed)
     out = tmp_path / "routed"
     fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
-                "--loss", "mixture", "--head-scale", "raw", "--backbone", str(tiny_backbone)])
-    after, config = load_checkpoint(out)
-    before, before_config = load_checkpoint(trained)
+                "--loss", "mixture", "--head-scale", head_scale, "--backbone", str(tiny_backbone)])
+    return (*load_checkpoint(out), *load_checkpoint(trained), trained)
+
+
+def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, capsys, tiny_backbone):
+    after, config, before, before_config, trained = routed_with_contexts(tmp_path, tiny_backbone, 1, "raw")
     assert torch.equal(after.head_matrix(), before.head_matrix())
     assert not torch.equal(after.router.weight, before.router.weight)
     record = config.training["router_fit"]
@@ -55,12 +60,7 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
 
 
 def test_equal_head_scale_rescales_each_head_and_records_the_factors(tmp_path, tiny_backbone):
-    data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, 2)
-    out = tmp_path / "equal"
-    fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
-                "--loss", "mixture", "--head-scale", "equal", "--backbone", str(tiny_backbone)])
-    after, config = load_checkpoint(out)
-    before, _ = load_checkpoint(trained)
+    after, config, before, _, _ = routed_with_contexts(tmp_path, tiny_backbone, 2, "equal")
     factors = torch.tensor(config.training["router_fit"]["head_scale"]["factors"])
     assert config.training["router_fit"]["head_scale"]["chosen"] == "equal"
     assert torch.allclose(after.head_matrix(), before.head_matrix() * factors[:, None], rtol=1e-4, atol=1e-6)
