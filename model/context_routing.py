@@ -3,9 +3,12 @@
 The router reads the user's stated context (or nothing) followed by the prompt, p = emb([context +] prompt),
 and the statement on its own, q = emb(context) - emb(neutral statement) (0 with no context), and gives
 weights w = softmax(R p + b + S q): R sees the statement within the prompt, S sees what was said whatever
-the prompt (a long dialogue dilutes the statement in p). Its examples are preference pairs with the frozen heads'
-reward differences d_k = r_k(a_w) - r_k(a_l); two losses are offered (the fit's choice is made on
-validation, python -m model.fit_router):
+the prompt (a long dialogue dilutes the statement in p). S may be fitted free (K x D) or through a
+statement basis B (T x D, one unit row per stated type, :func:`statement_basis`): S = A B with A (K x T),
+so a statement moves the weights only as far as it points along what some type's statements mean in common,
+whatever its wording (free S, fitted on a few dozen statements, also learns their words). Its examples are
+preference pairs with the frozen heads' reward differences d_k = r_k(a_w) - r_k(a_l); three losses are offered
+(the fit's choice is made on validation, python -m model.fit_router):
 
     "mixture":  -log sum_k w_k sigmoid(d_k)          the MiCRo mixture likelihood (per pair)
     "score":    -log sigmoid(sum_k w_k d_k)           Bradley-Terry on the served score s = sum_k w_k r_k
@@ -13,7 +16,8 @@ validation, python -m model.fit_router):
                 type (one user's pairs: a statement and the prompts they labelled), wbar(g) the mean of its
                 examples' weights: stage 1's annotator likelihood (model.losses.grouped_mixture_bt_loss)
 
-plus ``alpha`` times the mean negative entropy of w (as in stage 1) and L2 ``weight_decay`` on R and S.
+plus ``alpha`` times the mean negative entropy of w (as in stage 1) and L2 ``weight_decay`` on R and S (on A,
+with a basis).
 Shapes: N examples, D router features, K heads.
 """
 
@@ -62,28 +66,48 @@ class RouterExamples:
 
 
 class ContextRouter(nn.Module):
-    """logits = R p + b + S q: the checkpoint's ``router`` and ``statement_router`` (model/heads.py)."""
+    """logits = R p + b + S q: the checkpoint's ``router`` and ``statement_router`` (model/heads.py).
+    With a ``basis`` B (T, D), ``statement`` maps (T,) -> (K,) and S = statement.weight @ B."""
 
-    def __init__(self, router: nn.Linear, statement: nn.Linear) -> None:
+    def __init__(self, router: nn.Linear, statement: nn.Linear, basis: torch.Tensor | None = None) -> None:
         super().__init__()
         self.router, self.statement = router, statement
+        self.register_buffer("basis", basis)
 
     @classmethod
-    def zeros(cls, dim: int, heads: int) -> ContextRouter:
-        out = cls(nn.Linear(dim, heads), nn.Linear(dim, heads, bias=False))
+    def zeros(cls, dim: int, heads: int, basis: torch.Tensor | None = None) -> ContextRouter:
+        out = cls(nn.Linear(dim, heads), nn.Linear(dim if basis is None else basis.shape[0], heads, bias=False), basis)
         for param in out.parameters():
             nn.init.zeros_(param)
         return out
 
+    def statement_matrix(self) -> torch.Tensor:
+        """(K, D) S as the checkpoint stores it."""
+        return self.statement.weight if self.basis is None else self.statement.weight @ self.basis
+
     def forward(self, prompt: torch.Tensor, statement: torch.Tensor) -> torch.Tensor:
-        return self.router(prompt) + self.statement(statement)
+        q = statement if self.basis is None else statement @ self.basis.T
+        return self.router(prompt) + self.statement(q)
+
+
+def statement_basis(vectors: torch.Tensor, keys: list[str], coords: slice, max_rows: int = 32) -> torch.Tensor:
+    """(N, D) distinct statements' q = emb(statement) - emb(neutral), each one's type (``keys``) -> (T, D) unit
+    rows: each type's mean q on ``coords`` (the backbone's deepest pooled layer: its sentence meaning; zero
+    elsewhere). More than ``max_rows`` types (a team's users): the top ``max_rows`` directions of their means."""
+    names = sorted(set(keys))
+    means = torch.stack([vectors[[i for i, k in enumerate(keys) if k == name]].mean(0) for name in names])
+    part = torch.zeros_like(means)
+    part[:, coords] = means[:, coords]
+    if len(names) > max_rows:
+        part = torch.linalg.svd(part, full_matrices=False).Vh[:max_rows]
+    return part / part.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 @dataclass(frozen=True)
 class RouterFitConfig:
     loss: RouterLoss = "mixture"
     alpha: float = 0.0  # entropy bonus: > 0 keeps the weights spread
-    weight_decay: float = 1e-3  # L2 on R (not on b)
+    weight_decay: float = 1e-3  # L2 on R and S (A with a basis; not on b)
     lr: float = 0.01
     max_steps: int = 800
     eval_every: int = 10

@@ -6,7 +6,9 @@ them (``--statements``, 2 per prompt and user type) and without any (a new user'
 fit slice of the train split, every setting chosen on its validation slice (1 prompt in 8, by hash)
 with other statements (``--val-statements``): the criterion is the served score's pairwise accuracy,
 the mean of "with a statement" (mean over user types, and the refusal pairs' two stated kinds) and "without"
-(mean over data sets, HH's red-teaming and other prompts and the refusal pairs apart). The heads rank as stage 1 left them; ``--head-scale`` may put their reward
+(mean over data sets, HH's red-teaming and other prompts and the refusal pairs apart). The statement logits S are
+fitted free or through the stated types' statement basis (``--statement-map``; model/context_routing.py), chosen
+likewise. The heads rank as stage 1 left them; ``--head-scale`` may put their reward
 differences on one spread first (model/head_scale.py; --head-scale equal or choose). The router, the
 head factors, version and ``training.router_fit`` record are written to ``--out`` (or, with ``--in-place``, over the checkpoint); then choose the prior strength
 (evaluation.online_choice --write-checkpoint) and rerun the bf16 gate (model.fit_variant), as printed. Teams: a file's ``context`` column (or system
@@ -27,7 +29,8 @@ import torch
 from model.backbone import Encoder
 from model.checkpoint import load_checkpoint, read_config, record_settings, save_checkpoint
 from model.annotators import simulated_annotators
-from model.context_routing import ContextRouter, RouterExamples, RouterFitConfig, fit_router, served_correct
+from model.context_routing import (ContextRouter, RouterExamples, RouterFitConfig, fit_router, served_correct,
+                                   statement_basis)
 from model.data import is_validation, load_hh_original
 from model.features import embed_pairs, embed_texts
 from model.head_scale import equal_spread_factors, rescale_heads
@@ -73,6 +76,25 @@ def statement_features(pairs, encoder: Encoder, cache_dir: Path) -> torch.Tensor
     return out
 
 
+def deepest_layer_coords(info) -> slice:
+    """The coordinates of the deepest pooled layer in a router vector (the backbone's sentence meaning)."""
+    h = info.hidden_size
+    if info.layers is None or info.layer_combine == "mean":
+        return slice(0, h)
+    at = info.layers.index(max(info.layers))
+    return slice(at * h, (at + 1) * h)
+
+
+def fit_statement_basis(pairs, statements: dict[str, list[str]], encoder: Encoder, cache_dir: Path) -> torch.Tensor:
+    """The statement basis (model.context_routing.statement_basis) of the fit's stated pairs: each distinct
+    statement under the key of the statements file that holds it (else its pair's user id or type)."""
+    source = {text: key for key, texts in statements.items() for text in texts}
+    contexts = sorted({q.context for q in pairs if q.context})
+    keys = {q.context: source.get(q.context, statement_key(q) or q.dataset) for q in pairs if q.context}
+    emb = embed_texts(contexts + [NEUTRAL_CONTEXT], encoder, cache_dir)
+    return statement_basis(emb[:-1] - emb[-1], [keys[c] for c in contexts], deepest_layer_coords(encoder.info))
+
+
 def groups_of(pairs, stated: bool) -> list[str]:
     """Per example, the group its accuracy is averaged in: the user type (stated); without a statement the
     data set, except HH under its own labels, whose two instructions (red-teaming prompts: the less harmful
@@ -98,24 +120,39 @@ def score(router, val_sets) -> dict:
     return {**parts, "criterion": round(sum(means) / len(means), 4)}
 
 
-def context_strengths(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
-                      grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)) -> dict[float, float]:
-    """The stated context's pseudo-label (model.routing.context_offset, added to the router's and the
-    statement logits by the service) at each strength: mean over user types of the served accuracy on the validation examples."""
+def served_stated_weights(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
+                          context_strength: float, prior_strength: float = 1.0) -> torch.Tensor:
+    """(N, K) the weights the service gives each stated example (model/personal_scoring.py):
+    softmax(s (R p + b) + S q + c x the stated context's pseudo-label (model.routing.context_offset))."""
     contexts = sorted({p.context for p in pairs})
     emb = embed_texts(contexts + [NEUTRAL_CONTEXT], encoder, cache_dir)
     with torch.no_grad():
         r = model.rewards(emb)
-        unit = {c: context_offset(r[i], r[-1], RoutingConfig(context_strength=1.0)) for i, c in enumerate(contexts)}
-        offsets = torch.stack([unit[p.context] for p in pairs])  # (N, K)
-        logits = model.router(ex.prompt) + model.statement_logits(ex.statement)
-        groups = groups_of(pairs, True)
-        out = {}
-        for s in grid:
-            w = torch.softmax(logits + s * offsets, -1)
-            means = group_means(((w * ex.diff).sum(-1) > 0).float(), groups)
-            out[s] = round(sum(means.values()) / len(means), 4)
+        cfg = RoutingConfig(context_strength=context_strength)
+        offset = {c: context_offset(r[i], r[-1], cfg) for i, c in enumerate(contexts)}
+        offsets = torch.stack([offset[p.context] for p in pairs])  # (N, K)
+        logits = prior_strength * model.router(ex.prompt) + model.statement_logits(ex.statement) + offsets
+        return torch.softmax(logits, -1)
+
+
+def stated_accuracy(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
+                    strengths: tuple[float, ...], prior_strength: float = 1.0) -> dict[float, dict[str, float]]:
+    """The served score's accuracy per user type on stated examples, weighed as the service weighs them
+    (:func:`served_stated_weights`), at each pseudo-label strength -> strength -> user type -> accuracy."""
+    groups = groups_of(pairs, True)
+    out = {}
+    for c in strengths:
+        w = served_stated_weights(model, pairs, ex, encoder, cache_dir, c, prior_strength)
+        out[c] = group_means(((w * ex.diff).sum(-1) > 0).float(), groups)
     return out
+
+
+def context_strengths(model: MixtureRewardModel, pairs, ex: RouterExamples, encoder: Encoder, cache_dir: Path,
+                      grid: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)) -> dict[float, float]:
+    """The stated context's pseudo-label (model.routing.context_offset, added to the router's and the
+    statement logits by the service) at each strength: mean over user types of the served accuracy on the validation examples."""
+    return {c: round(sum(m.values()) / len(m), 4)
+            for c, m in stated_accuracy(model, pairs, ex, encoder, cache_dir, grid).items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -143,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="raw: the heads as the checkpoint holds them; equal: every head's reward differences on the fit pairs "
                         "put on one spread (model/head_scale.py); choose: both, chosen on this fit's validation criterion "
                         "(the online update is not in it: docs/personalization.md gives both stages' validation figures)")
+    p.add_argument("--statement-map", choices=("free", "basis", "choose"), default="choose",
+                   help="the statement logits S: free (K x D), or through the basis of the stated types' mean statements "
+                        "(model/context_routing.py); choose: both, chosen on validation")
     p.add_argument("--annotator-prompts", type=int, default=10,
                    help="prompts per simulated user of a built-in type (the \"grouped\" likelihood's groups)")
     p.add_argument("--cache-dir", type=Path, default=EMBEDDING_CACHE_DIR)
@@ -191,22 +231,26 @@ def main(argv: list[str] | None = None) -> None:
                              torch.cat([v[0].statement for v in val_sets.values()]))
     before = score(ContextRouter(model.router, model.statement_router), val_sets)
     print(f"checkpoint's router on validation: {before}", file=sys.stderr)
-    init = ContextRouter.zeros(model.router.in_features, model.router.out_features)
+    basis = fit_statement_basis(fit_stated, train_st, encoder, args.cache_dir) if args.statement_map != "free" else None
+    inits = {name: ContextRouter.zeros(model.router.in_features, model.router.out_features, b)
+             for name, b in (("free", None), ("basis", basis)) if args.statement_map in ("choose", name)}
     learned = model.num_heads - int(bool(config.expert))  # a frozen expert head keeps its scale
     scales = {"raw": torch.ones(model.num_heads), "equal": equal_spread_factors(fit.diff, learned)}
     scales = {name: c for name, c in scales.items() if args.head_scale in ("choose", name)}
     table = []
-    for (scale, c), cfg in product(scales.items(), [g for g in GRID if args.loss in ("all", g.loss)]):
+    for (scale, c), (smap, init), cfg in product(scales.items(), inits.items(),
+                                                 [g for g in GRID if args.loss in ("all", g.loss)]):
         sets = {name: (ex.with_head_factors(c), groups) for name, (ex, groups) in val_sets.items()}
         router, val_loss, steps = fit_router(init, fit.with_head_factors(c), val_all.with_head_factors(c), cfg)
-        table.append((score(router, sets), cfg, router, steps, scale))
-        print(f"heads {scale:5s} {cfg.loss:8s} wd={cfg.weight_decay:g} alpha={cfg.alpha:g}: steps {steps}, "
+        table.append((score(router, sets), cfg, router, steps, scale, smap))
+        print(f"heads {scale:5s} S {smap:5s} {cfg.loss:8s} wd={cfg.weight_decay:g} alpha={cfg.alpha:g}: steps {steps}, "
               f"{table[-1][0]}", file=sys.stderr)
-    best = max(table, key=lambda row: row[0]["criterion"])  # the first of equals: raw before equal
-    head_scale = best[4]
+    best = max(table, key=lambda row: row[0]["criterion"])  # the first of equals: raw before equal, free before basis
+    head_scale, statement_map = best[4], best[5]
     rescale_heads(model, scales[head_scale])
     model.router.load_state_dict(best[2].router.state_dict())
-    model.statement_router.load_state_dict(best[2].statement.state_dict())
+    with torch.no_grad():
+        model.statement_router.weight.copy_(best[2].statement_matrix())
     strengths = context_strengths(model, val_stated, val_sets["stated"][0].with_head_factors(scales[head_scale]),
                                   encoder, args.cache_dir)
     context_strength = max(strengths, key=strengths.__getitem__)
@@ -218,9 +262,14 @@ def main(argv: list[str] | None = None) -> None:
               "head_scale": {"chosen": head_scale, "factors": [round(float(x), 6) for x in scales[head_scale]],
                              "factors_since_stage1": [round(float(x) * f, 6) for x, f in
                                                       zip(scales[head_scale], _earlier_factors(config, model.num_heads))],
-                             "validation": {name: max(s["criterion"] for s, *_, h in table if h == name)
+                             "validation": {name: max(s["criterion"] for s, *_, h, _ in table if h == name)
                                             for name in scales}},
-              "grid": [{**asdict(c), "head_scale": h, "criterion": s["criterion"]} for s, c, _, _, h in table],
+              "statement_map": {"chosen": statement_map, "basis_rows": None if basis is None else int(basis.shape[0]),
+                                "validation": {name: max(s["criterion"] for s, *_, m in table if m == name)
+                                               for name in inits},
+                                "stated": {name: _best_of(table, name)[0]["stated"] for name in inits}},
+              "grid": [{**asdict(c), "head_scale": h, "statement_map": m, "criterion": s["criterion"]}
+                       for s, c, _, _, h, m in table],
               "examples": {"fit": len(fit), "validation": len(val_all)},
               "no_statement": "every pair, relabeled HH under HH's own label" if hh else "every pair",
               "refusals": None if not hh or args.no_refusals else
@@ -231,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     config.training = {**config.training, "router_fit": record}
     config.routing = {**config.routing, "prior_strength": 1.0, "context_strength": context_strength}
     save_checkpoint(out, model, config)
-    print(f"router fitted (heads {head_scale}, {best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
+    print(f"router fitted (heads {head_scale}, S {statement_map}, {best[1].loss}, wd {best[1].weight_decay:g}, alpha {best[1].alpha:g}): validation "
           f"{best[0]} (before {before['criterion']}); wrote {out} version {config.version}")
     print("next: python -m evaluation.online_choice --checkpoint %s --write-checkpoint   (prior strength and update for "
           "this router; reset to 1 here)\n      python -m model.fit_variant --checkpoint %s --variant torch-bf16   "
@@ -245,6 +294,11 @@ def _earlier_factors(config, heads: int) -> list[float]:
     heads as the checkpoint holds them, so the record keeps the product since stage 1."""
     earlier = config.training.get("router_fit", {}).get("head_scale", {})
     return list(earlier.get("factors_since_stage1", earlier.get("factors", [1.0] * heads)))
+
+
+def _best_of(table: list[tuple], statement_map: str) -> tuple:
+    """The grid row of the best validation criterion among the fits with this form of S."""
+    return max((row for row in table if row[5] == statement_map), key=lambda row: row[0]["criterion"])
 
 
 def _sha(path: Path) -> str:

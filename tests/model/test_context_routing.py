@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from model.context_routing import ContextRouter, RouterExamples, RouterFitConfig, fit_router, router_loss, served_correct
+from model.context_routing import (ContextRouter, RouterExamples, RouterFitConfig, fit_router, router_loss,
+                                   served_correct, statement_basis)
 
 LOG3 = math.log(3.0)
 
@@ -96,3 +97,36 @@ def test_the_statement_term_routes_when_the_prompt_says_nothing():
     assert served_correct(router, ex).mean() == 1.0
     assert float(router.statement.weight.abs().sum()) > 0
     assert torch.equal(RouterExamples(torch.ones(3, 2), torch.ones(3, 2)).statement, torch.zeros(3, 2))
+
+
+def test_statement_basis_is_each_types_unit_mean_on_the_chosen_coordinates():
+    # two types, 4-d statements, basis read on coordinates 0..1 only
+    q = torch.tensor([[2.0, 0.0, 5.0, 5.0], [0.0, 2.0, 5.0, 5.0], [0.0, -3.0, 1.0, 1.0]])
+    basis = statement_basis(q, ["a", "a", "b"], slice(0, 2))
+    s = 1 / math.sqrt(2)
+    assert torch.allclose(basis, torch.tensor([[s, s, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0]]))
+
+
+def test_statement_basis_keeps_the_top_directions_when_types_outnumber_its_rows():
+    q = torch.eye(3) * torch.tensor([[3.0], [2.0], [1.0]])  # three types along the axes, shrinking
+    basis = statement_basis(q, ["a", "b", "c"], slice(0, 3), max_rows=2)
+    assert basis.shape == (2, 3)
+    assert torch.allclose(basis.abs(), torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))  # e0, e1 (up to sign)
+
+
+def test_a_basis_router_routes_by_the_statements_direction_and_exports_s_as_a_times_b():
+    n = 8
+    q = torch.eye(2).repeat(n // 2, 1)
+    diff = torch.where(q[:, :1] > 0, torch.tensor([[1.0, -1.0]]), torch.tensor([[-1.0, 1.0]]))
+    ex = RouterExamples(torch.ones(n, 2), diff, statement=q)
+    basis = torch.tensor([[1.0, 0.0]])  # one type's direction: e0
+    router, _, _ = fit_router(ContextRouter.zeros(2, 2, basis), ex, ex,
+                              RouterFitConfig(loss="mixture", lr=0.1, max_steps=200))
+    assert router.statement.weight.shape == (2, 1)
+    assert torch.allclose(router.statement_matrix(), router.statement.weight @ basis)
+    assert float(router.statement_matrix()[:, 1].abs().sum()) == 0.0  # e1 is outside the basis: S never reads it
+    assert served_correct(router, ex).mean() == 1.0  # +e0 or not is enough to tell the two users apart
+    plain = ContextRouter(router.router, nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        plain.statement.weight.copy_(router.statement_matrix())
+    assert torch.allclose(plain(ex.prompt, ex.statement), router(ex.prompt, ex.statement))  # as the service computes it

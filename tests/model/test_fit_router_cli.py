@@ -57,6 +57,11 @@ def test_a_team_files_contexts_train_the_router_and_the_heads_stay(tmp_path, cap
     assert "router fitted" in printed and "fit_variant" in printed and "online_choice" in printed
     assert float(after.statement_router.weight.abs().sum()) > 0  # the contexts are read on their own too
     assert record["head_scale"]["chosen"] == "raw" and record["head_scale"]["factors"] == [1.0, 1.0]
+    # S was fitted both ways (free, and through the users' statement basis: two rows, ann and bob); the better kept
+    smap = record["statement_map"]
+    assert set(smap["validation"]) == {"free", "basis"} and smap["basis_rows"] == 2
+    assert smap["validation"][smap["chosen"]] == record["validation"]["criterion"]
+    assert {g["statement_map"] for g in record["grid"]} == {"free", "basis"}
 
 
 def test_equal_head_scale_rescales_each_head_and_records_the_factors(tmp_path, tiny_backbone):
@@ -76,3 +81,34 @@ def test_a_destination_is_required_and_no_statement_is_a_clear_error(tmp_path, t
     with pytest.raises(SystemExit, match="no stated preferences"):
         fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache),
                     "--out", str(tmp_path / "x"), "--backbone", str(tiny_backbone)])
+
+
+def test_stated_accuracy_weighs_a_statement_as_the_service_does(tmp_path, tiny_backbone):
+    # model.fit_router's served weights (evaluation.stated_validation's figures) against the service's own path,
+    # one pair at a time: w = softmax(s (R p + b) + with_stated_context(...)), model/personal_scoring.py
+    from model.backbone import Encoder
+    from model.checkpoint import read_config, record_settings
+    from model.features import embed_texts, router_text
+    from model.fit_router import examples, served_stated_weights
+    from model.personal_scoring import with_stated_context
+    from model.routing import NEUTRAL_CONTEXT, RoutingConfig
+    from model.train_data import prepare_data
+
+    data, cache, _ = trained_with_contexts(tmp_path, tiny_backbone, 3)
+    out = tmp_path / "routed"
+    fit_router(["--checkpoint", str(tmp_path / "trained"), "--data", str(data), "--cache-dir", str(cache), "--out",
+                str(out), "--loss", "mixture", "--statement-map", "free", "--backbone", str(tiny_backbone)])
+    encoder = Encoder(tiny_backbone, **record_settings(read_config(out).backbone))
+    model, _ = load_checkpoint(out, encoder.info)
+    pairs = [q for q in prepare_data([str(data)]).train.pairs if q.context][:12]
+    ex = examples(model, pairs, encoder, cache, 10)
+    model.prior_strength = 0.5
+    for c in (0.0, 2.0):
+        got = served_stated_weights(model, pairs, ex, encoder, cache, c, prior_strength=0.5)
+        for i, q in enumerate(pairs):
+            offset = with_stated_context(model, embed_texts([q.context, NEUTRAL_CONTEXT], encoder, cache), None,
+                                         RoutingConfig(context_strength=c))
+            prompt = embed_texts([router_text(q.prompt, q.context)], encoder, cache, router=True)
+            assert torch.allclose(got[i], model.log_weights(prompt, offset).exp()[0], atol=1e-5)
+    assert not torch.allclose(served_stated_weights(model, pairs, ex, encoder, cache, 0.0, prior_strength=1.0),
+                              served_stated_weights(model, pairs, ex, encoder, cache, 0.0, prior_strength=0.5))
