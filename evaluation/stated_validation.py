@@ -17,7 +17,8 @@ from statistics import fmean
 from model.backbone import Encoder
 from model.checkpoint import load_checkpoint, read_config, record_settings
 from model.data import is_validation
-from model.fit_router import examples, groups_of, stated_accuracy
+from model.fit_router import examples
+from model.router_scores import groups_of, stated_accuracy
 from model.paths import DEFAULT_CHECKPOINT, EMBEDDING_CACHE_DIR
 from model.refusal_pairs import load_refusal_dataset, stated_refusal_pairs
 from model.router_examples import VALIDATION_STATEMENTS, load_statements, with_statements

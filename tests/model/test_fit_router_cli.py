@@ -89,7 +89,8 @@ def test_stated_accuracy_weighs_a_statement_as_the_service_does(tmp_path, tiny_b
     from model.backbone import Encoder
     from model.checkpoint import read_config, record_settings
     from model.features import embed_texts, router_text
-    from model.fit_router import examples, served_stated_weights
+    from model.fit_router import examples
+    from model.router_scores import served_stated_weights
     from model.personal_scoring import with_stated_context
     from model.routing import NEUTRAL_CONTEXT, RoutingConfig
     from model.train_data import prepare_data
