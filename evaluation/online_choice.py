@@ -21,7 +21,7 @@ import torch
 from evaluation.bootstrap import Interval, prompt_bootstrap
 from evaluation.holdout import holdout_pairs
 from evaluation.online_policy import (ACTIVE, PRIORS, REPORT_AT, SELECT_AT, OnlinePolicy, choose_policy, prior_name,
-                                     prior_strength, simulate_outcomes, with_prior)
+                                     prior_strength, simulate_outcomes, validation_score, with_prior)
 from evaluation.reports_render import CHOSEN_POLICY
 from evaluation.report_sections import write_section
 from evaluation.run_notes import RunClock, write_json
@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     labels, evaluation, prompts = by_type(model, train), by_type(model, test), prompts_by_type(test)
     policies = {CHOSEN_POLICY: chosen, "best router prior on validation": routed,
                 "checkpoint's routing before": shipped, "Bayesian posterior (exact Hedge, tau=1)": bayes}
+    # a named policy outside the grid (the routing a router refit leaves) is scored the same way, beside the grid
+    named = {pol: table[pol] if pol in table else validation_score(fit_sets, val_sets, pol, SELECT_AT, args.select_orders)
+             for pol in policies.values()}
     curves = {name: test_curves(labels, evaluation, pol, args.orders) for name, pol in policies.items()}
     active = active_comparison(fit_sets, val_sets, labels, evaluation, prompts, chosen, args)
     harmless = next((u for u in labels if u.endswith("/harmless")), None)
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
                        active_criterion=criterion, prior_strength=prior_strength(chosen.prior))
     from evaluation.online_tables import render
 
-    lines = render(policies, table, curves, prompts, active, refusals, args, argv, ck.version, clock.note())
+    lines = render(policies, named, table, curves, prompts, active, refusals, args, argv, ck.version, clock.note())
     if args.json:  # the figures first: a report is rewritten only once everything it rests on is written
         figures = {"version": ck.version, "command": "python -m evaluation.online_choice" + "".join(" " + a for a in argv),
                    **summary(policies, curves, prompts, active, refusals, table),

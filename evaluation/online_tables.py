@@ -11,7 +11,7 @@ from evaluation.online_policy import REPORT_AT, SELECT_AT
 TOP_GRID_ROWS = 8
 
 
-def render(policies, table, curves, prompts, active, refusals, args, argv, version, note: str) -> list[str]:
+def render(policies, named, table, curves, prompts, active, refusals, args, argv, version, note: str) -> list[str]:
     command = "python -m evaluation.online_choice" + ("" if not argv else " " + " ".join(argv))
 
     lines = [
@@ -26,7 +26,7 @@ def render(policies, table, curves, prompts, active, refusals, args, argv, versi
         "prompts (a prompt's pairs resampled together).", "",
         "### Policies (validation score = mean validation accuracy over types and label counts)", "",
         "| policy | update | validation score |", "|---|---|---|",
-        *[f"| {name} | {pol.label()} | {table.get(pol, float('nan')):.4f} |" for name, pol in policies.items()], "",
+        *[f"| {name} | {pol.label()} | {named[pol]:.4f} |" for name, pol in policies.items()], "",
         f"Top {TOP_GRID_ROWS} of the grid on validation:", "", "| update, prior | validation score |", "|---|---|",
         *[f"| {pol.label()} | {score:.4f} |" for pol, score in sorted(table.items(), key=lambda kv: -kv[1])[:TOP_GRID_ROWS]], "",
     ]

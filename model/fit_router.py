@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = prepare_data(sources, user_column=recorded.get("user_column") if args.data is None else None,
                          strict=bool(recorded.get("strict", False)) if args.data is None else False,
                          system_as_context=args.system_as_context).train.pairs
+    if args.no_refusals:  # the heads' own data may hold them (hh_refusals): left out of the router's fit too
+        pairs = [q for q in pairs if q.dataset != "hh_refusals"]
     train_st, val_st = load_statements(args.statements), load_statements(args.val_statements)
     fit_pairs = [q for q in pairs if not is_validation(q.prompt)]
     val_pairs = [q for q in pairs if is_validation(q.prompt)]
