@@ -10,8 +10,8 @@ of each (prompt, response) text are compared, alone and side by side:
 * ``max``: the per-coordinate maximum over every token of each hidden state.
 
 Reports per data set: DSP own-vs-other pairwise and own-style top-1 of five, HH pairwise, each with a 95 %
-bootstrap interval over test prompts. Nothing here is shipped or chosen for the service; it says whether a
-personalization bar asks more than the backbone's features hold.
+bootstrap interval over test prompts. Nothing here is shipped or chosen for the service; it indicates whether a
+personalization bar asks more than heads on the backbone's features reach (one linear fit: not a bound).
 
     .venv/bin/python -m evaluation.feature_ceiling [--views mean,response,max,mean+response,mean+max]
         [--backbone LOCAL_PATH]   # another encoder: does it lift the ceiling? (about 8 minutes on 2 CPU cores)
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,11 +33,13 @@ from evaluation.bootstrap import Interval, prompt_bootstrap
 from model.backbone import Encoder
 from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, HH_OBJECTIVES, is_validation, load_dsp_items, load_relabeled_hh
 from model.paths import REPO_ROOT
+from model.pooling import to_device
 from model.text_format import PAIR_SEPARATOR
 
 POOLINGS = ("mean", "response", "max")
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)
 CACHE = REPO_ROOT / ".cache" / "feature_ceiling"
+PROBE_VERSION = 1  # bump when what a cached file holds changes
 
 
 def response_start(text: str, response: str) -> int:
@@ -54,6 +57,13 @@ def response_start(text: str, response: str) -> int:
     raise ValueError("the text does not end with a prefix of the response (a chat-template backbone?)")
 
 
+def response_token_mask(offsets: torch.Tensor, starts: Sequence[int], attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2) character offsets of each token, where each text's response begins, (B, T) -> (B, T) bool: the
+    tokens of the response (special tokens and padding, whose offsets are (0, 0), never are)."""
+    begins = torch.tensor(list(starts))[:, None]
+    return (offsets[:, :, 0] >= begins) & (offsets[:, :, 1] > offsets[:, :, 0]) & (attention_mask == 1)
+
+
 def pooled_views(hidden: Sequence[torch.Tensor], mask: torch.Tensor, response_mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """L + 1 hidden states (B, T, D), the attention mask and the response tokens' mask (B, T) -> each pooling's
     (B, (L + 1) * D) features, layers concatenated in order."""
@@ -67,17 +77,27 @@ def pooled_views(hidden: Sequence[torch.Tensor], mask: torch.Tensor, response_ma
     return {k: torch.cat(v, dim=1) for k, v in out.items()}
 
 
+def cache_key(encoder: Encoder, texts: Sequence[str], starts: Sequence[int]) -> str:
+    """The backbone as loaded (its record and a hash of its weights: a fine-tuned copy with the same config differs),
+    the probe's version, and every text with where its response begins."""
+    digest = hashlib.sha256(f"{PROBE_VERSION}|{json.dumps(encoder.info.record(), sort_keys=True)}".encode("utf-8"))
+    for tensor in encoder.model.state_dict().values():
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    for text, start in zip(texts, starts):
+        digest.update(f"\0{start}\0{text}".encode("utf-8"))
+    return digest.hexdigest()[:24]
+
+
 def encode_views(encoder: Encoder, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 32,
                  ) -> dict[str, torch.Tensor]:
     """Each (prompt, response) joined as the service joins it, one forward pass, every pooling (cached on disk)."""
     texts, _ = encoder.join_pairs(prompts, responses)
-    key = hashlib.sha256((encoder.info.fingerprint + "\0" + "\0".join(texts)).encode("utf-8")).hexdigest()[:20]
-    path = CACHE / f"{key}.pt"
+    starts = [response_start(t, r) for t, r in zip(texts, responses)]
+    path = CACHE / f"{cache_key(encoder, texts, starts)}.pt"
     if path.exists():
         return torch.load(path)
     from tqdm import tqdm
 
-    starts = [response_start(t, r) for t, r in zip(texts, responses)]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     views: dict[str, torch.Tensor] = {}
     with tqdm(total=len(texts), desc="encoding", unit="text", dynamic_ncols=True) as bar:
@@ -86,14 +106,14 @@ def encode_views(encoder: Encoder, prompts: Sequence[str], responses: Sequence[s
             batch = encoder.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                       max_length=encoder.max_length, return_tensors="pt", return_offsets_mapping=True)
             offsets = batch.pop("offset_mapping")
-            starts_t = torch.tensor([starts[i] for i in idx])[:, None]
-            response_mask = (offsets[:, :, 0] >= starts_t) & (offsets[:, :, 1] > offsets[:, :, 0]) & (batch["attention_mask"] == 1)
+            response_mask = response_token_mask(offsets, [starts[i] for i in idx], batch["attention_mask"])
+            batch, response_mask = to_device(batch, encoder.device), response_mask.to(encoder.device)
             with torch.inference_mode():
                 hidden = encoder.model(**batch, output_hidden_states=True).hidden_states
             for name, x in pooled_views(hidden, batch["attention_mask"], response_mask).items():
                 if name not in views:
                     views[name] = torch.empty(len(texts), x.shape[1])
-                views[name][idx] = x
+                views[name][idx] = x.cpu()
             bar.update(len(idx))
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(views, path)
@@ -200,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         if any(part not in POOLINGS for part in name.split("+")):
             p.error(f"unknown view {name!r}: poolings are {', '.join(POOLINGS)}, joined with +")
     started = time.time()
-    encoder = Encoder(args.backbone)
+    encoder = Encoder(args.backbone, chat_template=False)  # plain texts: the response span is found in them
     dsp, hh = dsp_figures(encoder, names), hh_figures(encoder, names)
     print(f"\n| pooling (all {encoder.num_layers + 1} hidden states) | DSP own-vs-other pairwise | DSP own-style top-1 of five | HH pairwise |")
     print("|---|---|---|---|")

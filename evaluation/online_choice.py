@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = render(policies, named, table, curves, prompts, active, refusals, args, argv, ck.version, clock.note())
     if args.json:  # the figures first: a report is rewritten only once everything it rests on is written
         figures = {"version": ck.version, "command": "python -m evaluation.online_choice" + "".join(" " + a for a in argv),
-                   **summary(policies, curves, prompts, active, refusals, table),
+                   **summary(policies, named, curves, prompts, active, refusals, table),
                    # the next-query criterion of the checkpoint the figures describe: written now, or already there
                    "service_active_criterion": criterion if args.write_checkpoint else ck.routing_config().active_criterion}
         write_json(args.json, figures)
@@ -165,8 +165,9 @@ def service_criterion(active: dict) -> str:
                default="entropy")
 
 
-def summary(policies, curves, prompts, active, refusals, table) -> dict:
-    out = {"policies": {k: v.label() for k, v in policies.items()}, "refusals": refusals, "curves": {}}
+def summary(policies, named, curves, prompts, active, refusals, table) -> dict:
+    out = {"policies": {k: v.label() for k, v in policies.items()}, "refusals": refusals, "curves": {},
+           "policy_validation": {k: named[v] for k, v in policies.items()}}
     for name, per_type in curves.items():
         for ds in sorted({u.split("/")[0] for u in per_type}):
             types = [u for u in per_type if u.startswith(ds + "/")]
