@@ -7,7 +7,8 @@ is_validation; never the held-out slice, never the test split); the gate compare
 (dsp/academy, business, entertainment, literature; relabeled_hh helpful, harmless; hh_refusals
 declines-harmful, declines-wrapped: the checkpoint's data), the mixture's
 pairwise accuracy and the best head's accuracy (the personalization figure) within --max-drop
-(0.01), and each text's cosine against fp32. The record goes into the checkpoint's variants.json
+(0.01), the served accuracy of users who state each type's preference (model/stated_gate.py) too,
+and each text's cosine against fp32. The record goes into the checkpoint's variants.json
 (model/variants.py) with the heads' sha256: rerun after the heads change (e.g. a retrained
 router). Exit 1 when the gate fails (the record then says so and the service refuses the variant).
 
@@ -32,6 +33,7 @@ from model.fitting import PairTensors
 from model.heads import MixtureRewardModel
 from model.onnx_gate import pair_features, validation_pairs
 from model.paths import DEFAULT_CHECKPOINT
+from model.stated_gate import stated_by_type, stated_examples, stated_margins
 from model.variants import VARIANT_DTYPES, heads_sha256, write_variant
 
 MAX_DROP = 0.01  # absolute accuracy, per user type: pairwise (mixture) and personalization (best head)
@@ -50,11 +52,12 @@ def per_type(model: MixtureRewardModel, data: PairTensors, types: list[str]) -> 
                 "pairs": types.count(t)} for t in pairwise}
 
 
-def gate(reference: dict, got: dict, max_drop: float) -> list[str]:
-    """The failures: a user type whose pairwise or personalization accuracy fell by more than max_drop."""
+def gate(reference: dict, got: dict, max_drop: float, figures: tuple[str, ...] = ("pairwise", "personal")) -> list[str]:
+    """The failures: a user type whose pairwise or personalization accuracy (or stated: the served accuracy of a
+    user who states the type's preference) fell by more than max_drop."""
     failures = []
     for t, ref in reference.items():
-        for figure in ("pairwise", "personal"):
+        for figure in figures:
             if ref[figure] - got[t][figure] > max_drop:
                 failures.append(f"{t} {figure} {got[t][figure]:.4f} < fp32 {ref[figure]:.4f} - {max_drop}")
     return failures
@@ -65,24 +68,31 @@ def measure(directory: Path, variant: str, n_pairs: int, max_drop: float) -> dic
     pairs = validation_pairs(config.training.get("data", ["dsp", "relabeled_hh"]), n_pairs)
     types = [p.user_type for p in pairs]
     fp32 = variant_encoder(directory, "torch")
-    model, _ = load_checkpoint(directory, fp32.info)
-    timings, feats = {}, {}
+    model, checkpoint = load_checkpoint(directory, fp32.info)
+    stated = stated_examples(pairs)
+    prompts = [fp32.prompt_text(p.prompt, list(p.messages)) if p.messages else p.prompt for p in pairs]
+    timings, feats, stated_ok = {}, {}, {}
     for name in ("torch", variant):
         encoder = fp32 if name == "torch" else variant_encoder(directory, variant)
         start = time.perf_counter()
         feats[name] = pair_features(encoder, encoder.forward_tokens, pairs)
         timings[name] = round(3 * len(pairs) / (time.perf_counter() - start), 1)  # texts / s
+        stated_ok[name] = stated_margins(model, encoder, encoder.forward_tokens, feats[name], prompts, stated,
+                                         checkpoint.routing_config()) > 0
     ref, got = feats["torch"], feats[variant]
+    stated_types = {name: stated_by_type(ok, stated) for name, ok in stated_ok.items()}
     cos = torch.cat([torch.nn.functional.cosine_similarity(a, b, dim=-1) for a, b in
                      ((ref.chosen, got.chosen), (ref.rejected, got.rejected), (ref.prompt, got.prompt))])
     by_type = {"torch": per_type(model, ref, types), variant: per_type(model, got, types)}
-    failures = gate(by_type["torch"], by_type[variant], max_drop)
+    failures = gate(by_type["torch"], by_type[variant], max_drop) + gate(stated_types["torch"], stated_types[variant],
+                                                                         max_drop, ("stated",))
     overall = {name: float(mixture_correct(model, f).float().mean()) for name, f in feats.items()}
     return {"variant": variant, "heads_sha256": heads_sha256(directory), "backbone": fp32.info.record(),
             "heads": "the checkpoint's (not refit)", "passed": not failures,
             "gate": {"pairs": len(pairs), "slice": "validation (model/data.py is_validation)", "max_drop": max_drop,
                      "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()), "pairwise_all": overall,
-                     "by_type": by_type, "failures": failures, "texts_per_s": timings}}
+                     "by_type": by_type, "stated": {"pairs": len(stated.pairs), "by_type": stated_types},
+                     "failures": failures, "texts_per_s": timings}}
 
 
 def render(record: dict) -> str:
@@ -96,6 +106,12 @@ def render(record: dict) -> str:
         got = g["by_type"][v][t]
         lines.append(f"| {t} | {ref['pairs']} | {ref['pairwise']:.4f} | {got['pairwise']:.4f} | "
                      f"{ref['personal']:.4f} (head {ref['best_head']}) | {got['personal']:.4f} (head {got['best_head']}) |")
+    if "stated" in g:  # records written before the stated check have none
+        lines += [f"stated preferences ({g['stated']['pairs']} validation pairs, each with a validation statement "
+                  "of its type, weighed as the service weighs them):", f"| stated user type | pairs | fp32 | {v} |",
+                  "|---|---|---|---|"]
+        for t, ref in g["stated"]["by_type"]["torch"].items():
+            lines.append(f"| {t} | {ref['pairs']} | {ref['stated']:.4f} | {g['stated']['by_type'][v][t]['stated']:.4f} |")
     lines.append(f"gate (each within {g['max_drop']}): {'PASSED' if record['passed'] else 'FAILED ' + '; '.join(g['failures'])}")
     return "\n".join(lines)
 
