@@ -34,7 +34,7 @@ from model.heads import MixtureRewardModel
 from model.onnx_gate import pair_features, validation_pairs
 from model.paths import DEFAULT_CHECKPOINT
 from model.stated_gate import stated_by_type, stated_examples, stated_margins
-from model.variants import VARIANT_DTYPES, heads_sha256, write_variant
+from model.variants import VARIANT_DTYPES, heads_sha256, routing_strengths, write_variant
 
 MAX_DROP = 0.01  # absolute accuracy, per user type: pairwise (mixture) and personalization (best head)
 
@@ -91,7 +91,8 @@ def measure(directory: Path, variant: str, n_pairs: int, max_drop: float) -> dic
             "heads": "the checkpoint's (not refit)", "passed": not failures,
             "gate": {"pairs": len(pairs), "slice": "validation (model/data.py is_validation)", "max_drop": max_drop,
                      "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()), "pairwise_all": overall,
-                     "by_type": by_type, "stated": {"pairs": len(stated.pairs), "by_type": stated_types},
+                     "by_type": by_type, "stated": {"pairs": len(stated.pairs), "by_type": stated_types,
+                                                     "routing": routing_strengths(directory)},
                      "failures": failures, "texts_per_s": timings}}
 
 
@@ -107,9 +108,9 @@ def render(record: dict) -> str:
         lines.append(f"| {t} | {ref['pairs']} | {ref['pairwise']:.4f} | {got['pairwise']:.4f} | "
                      f"{ref['personal']:.4f} (head {ref['best_head']}) | {got['personal']:.4f} (head {got['best_head']}) |")
     if "stated" in g:  # records written before the stated check have none
-        lines += [f"stated preferences ({g['stated']['pairs']} validation pairs, each with a validation statement "
-                  "of its type, weighed as the service weighs them):", f"| stated user type | pairs | fp32 | {v} |",
-                  "|---|---|---|---|"]
+        lines += ["", f"stated preferences ({g['stated']['pairs']} stated copies of those pairs, each with a validation "
+                  "statement of its type, weighed as the service weighs them):", "",
+                  f"| stated user type | pairs | fp32 | {v} |", "|---|---|---|---|"]
         for t, ref in g["stated"]["by_type"]["torch"].items():
             lines.append(f"| {t} | {ref['pairs']} | {ref['stated']:.4f} | {g['stated']['by_type'][v][t]['stated']:.4f} |")
     lines.append(f"gate (each within {g['max_drop']}): {'PASSED' if record['passed'] else 'FAILED ' + '; '.join(g['failures'])}")

@@ -53,11 +53,13 @@ def stated_examples(pairs: Sequence[PreferencePair], statements: dict[str, list[
     return StatedExamples(copies, torch.tensor(base, dtype=torch.long), torch.tensor(sign), groups_of(copies, True))
 
 
-def stated_margins(model: MixtureRewardModel, encoder: Encoder, forward: Forward, pair_feats: PairTensors,
-                   prompts: Sequence[str], ex: StatedExamples, routing: RoutingConfig) -> torch.Tensor:
-    """(N,) the served score's margin, chosen minus rejected, for each stated copy (the user's weights from the
-    statement and the prompt, no labels): > 0 where it prefers the copy's chosen response. ``prompts``: the gate
-    pairs' prompt texts; ``pair_feats``: their features read with ``forward`` (the encoder, or a variant of it)."""
+def stated_weights(model: MixtureRewardModel, encoder: Encoder, forward: Forward, prompts: Sequence[str],
+                   ex: StatedExamples, routing: RoutingConfig) -> torch.Tensor:
+    """(N, K) the weights the service gives each stated copy's user (no labels): softmax(s (R p + b) + S q + c),
+    p the statement then the prompt in the router's window, q the statement alone minus the neutral one, c the
+    pseudo-label. ``prompts``: the gate pairs' prompt texts; ``forward``: the encoder's, or a variant's."""
+    if not ex.pairs:  # no pair's type has a statement (a team's data keyed by user ids): nothing to score
+        return torch.zeros(0, model.num_heads)
     routers = features(encoder, forward, [router_text(prompts[int(b)], p.context) for b, p in zip(ex.base, ex.pairs)],
                        encoder.router_max_length)
     contexts = sorted({p.context for p in ex.pairs})
@@ -69,8 +71,18 @@ def stated_margins(model: MixtureRewardModel, encoder: Encoder, forward: Forward
         offsets = torch.stack([context_offset(r_said[i], r_said[-1], routing) for i in range(len(contexts))])
         logits = (routing.prior_strength * model.router(routers) + model.statement_logits(said[index] - said[-1])
                   + offsets[index])
+        return torch.softmax(logits, -1)
+
+
+def stated_margins(model: MixtureRewardModel, encoder: Encoder, forward: Forward, pair_feats: PairTensors,
+                   prompts: Sequence[str], ex: StatedExamples, routing: RoutingConfig) -> torch.Tensor:
+    """(N,) the served score's margin, the copy's chosen minus its rejected response, under
+    :func:`stated_weights`: > 0 where the stated user's reward prefers the chosen one. ``pair_feats``: the gate
+    pairs' features read with ``forward``."""
+    weights = stated_weights(model, encoder, forward, prompts, ex, routing)
+    with torch.no_grad():
         diff = model.rewards(pair_feats.chosen[ex.base]) - model.rewards(pair_feats.rejected[ex.base])
-        return (torch.softmax(logits, -1) * diff).sum(-1) * ex.sign
+        return (weights * diff).sum(-1) * ex.sign
 
 
 def stated_by_type(correct: torch.Tensor, ex: StatedExamples) -> dict[str, dict[str, float]]:

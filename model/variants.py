@@ -17,6 +17,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from model.checkpoint import read_config
+
 VARIANTS_FILE = "variants.json"
 WEIGHTS_FILE = "heads.safetensors"
 VARIANT_DTYPES = {"torch": "float32", "torch-bf16": "bfloat16"}  # torch variants: the dtype the Encoder loads
@@ -68,7 +70,17 @@ def check_variant(directory: Path, variant: str, backbone: dict) -> dict:
     if record.get("backbone") != backbone:
         raise VariantError(f"checkpoint {directory}'s {variant} record was measured on backbone {record.get('backbone')}, "
                            f"not {backbone}: run `{command}`")
+    measured = record.get("gate", {}).get("stated", {}).get("routing")
+    if measured is not None and measured != routing_strengths(directory):  # records before the stated check: none
+        raise VariantError(f"checkpoint {directory}'s routing changed since {variant} was measured with it "
+                           f"({measured} then, {routing_strengths(directory)} now): run `{command}`")
     return record
+
+
+def routing_strengths(directory: Path) -> dict[str, float]:
+    """The routing settings a stated user's weights depend on (the gate's stated check measured them)."""
+    routing = read_config(directory).routing_config()
+    return {"prior_strength": float(routing.prior_strength), "context_strength": float(routing.context_strength)}
 
 
 def cpu_has_bf16() -> bool:

@@ -13,7 +13,7 @@ from model.fit_router import examples, main as fit_router
 from model.onnx_gate import pair_features
 from model.router_scores import served_stated_weights
 from model.routing import RoutingConfig
-from model.stated_gate import stated_by_type, stated_examples, stated_margins
+from model.stated_gate import StatedExamples, stated_by_type, stated_examples, stated_margins, stated_weights
 from model.train_data import prepare_data
 from tests.model.test_fit_router_cli import trained_with_contexts
 from tests.model.tiny_models import build_tiny_llama
@@ -40,7 +40,7 @@ def tiny_backbone(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("backbone") / "tiny-llama")
 
 
-def test_the_gates_stated_margins_are_the_served_ones(tmp_path, tiny_backbone):
+def test_the_gates_stated_weights_and_margins_are_the_served_ones(tmp_path, tiny_backbone):
     data, cache, trained = trained_with_contexts(tmp_path, tiny_backbone, 4)
     out = tmp_path / "routed"
     fit_router(["--checkpoint", str(trained), "--data", str(data), "--cache-dir", str(cache), "--out", str(out),
@@ -50,12 +50,31 @@ def test_the_gates_stated_margins_are_the_served_ones(tmp_path, tiny_backbone):
     stated_rows = prepare_data([str(data)]).train.pairs[:12]
     said = {q.user_id: [q.context] for q in stated_rows}
     plain = [PreferencePair(q.prompt, q.chosen, q.rejected, q.user_type, q.dataset, user_id=q.user_id) for q in stated_rows]
+    prompts = [q.prompt for q in plain]
     ex = stated_examples(plain, said)
     assert len(ex.pairs) == len(plain) and [p.context for p in ex.pairs] == [q.context for q in stated_rows]
     feats = pair_features(encoder, encoder.forward_tokens, plain)
+    reference = examples(model, ex.pairs, encoder, cache, 10)
+    assert float(model.statement_logits(reference.statement).std(0).max()) > 1e-3  # S q moves the weights here
+    assert float(reference.diff.abs().mean()) > 1e-2  # margins are not all near 0
     for strength in (0.0, 2.0):
         routing = RoutingConfig(prior_strength=0.5, context_strength=strength)
-        got = stated_margins(model, encoder, encoder.forward_tokens, feats, [q.prompt for q in plain], ex, routing)
-        reference = examples(model, ex.pairs, encoder, cache, 10)
-        weights = served_stated_weights(model, ex.pairs, reference, encoder, cache, strength, prior_strength=0.5)
-        assert torch.allclose(got, (weights * reference.diff).sum(-1), atol=1e-4)
+        weights = stated_weights(model, encoder, encoder.forward_tokens, prompts, ex, routing)
+        served = served_stated_weights(model, ex.pairs, reference, encoder, cache, strength, prior_strength=0.5)
+        assert torch.allclose(weights, served, rtol=1e-4, atol=1e-6)
+        assert float((weights - weights.mean(0)).abs().max()) > 1e-3  # users' weights differ: not a constant
+        margins = stated_margins(model, encoder, encoder.forward_tokens, feats, prompts, ex, routing)
+        assert torch.allclose(margins, (served * reference.diff).sum(-1), rtol=1e-3, atol=1e-5)
+    # a copy that prefers its pair's rejected response (a refusal pair's helpful reading) scores the opposite margin
+    twice = StatedExamples([ex.pairs[0], ex.pairs[0]], torch.tensor([0, 0]), torch.tensor([1.0, -1.0]), ex.groups[:1] * 2)
+    both = stated_margins(model, encoder, encoder.forward_tokens, feats, prompts, twice, RoutingConfig(prior_strength=0.5))
+    assert float(both[0]) == pytest.approx(-float(both[1])) and abs(float(both[0])) > 0
+
+
+def test_no_statement_for_any_pair_scores_nothing():
+    empty = stated_examples([PreferencePair("q", "a", "b", "business", "dsp")], STATEMENTS)
+    assert empty.pairs == [] and stated_weights(_Heads(), None, None, [], empty, RoutingConfig()).shape == (0, 3)
+
+
+class _Heads:
+    num_heads = 3

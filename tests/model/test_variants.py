@@ -70,3 +70,18 @@ def test_an_unreadable_variants_file_is_a_variant_error_naming_it(tmp_path):
     (tmp_path / VARIANTS_FILE).write_text("{not json")
     with pytest.raises(VariantError, match=VARIANTS_FILE):
         read_variants(tmp_path)
+
+
+def test_a_record_measured_under_other_routing_is_refused(checkpoint: Path, monkeypatch):
+    # the stated check's figures depend on the prior's and the pseudo-label's strengths: a record keeps them
+    now = {"prior_strength": 0.5, "context_strength": 0.0}
+    monkeypatch.setattr(variants, "routing_strengths", lambda directory: now)
+    stated = {"pairs": 4, "by_type": {}, "routing": dict(now)}
+    write_variant(checkpoint, record(checkpoint, gate={"failures": [], "stated": stated}))
+    assert check_variant(checkpoint, "torch-bf16", BACKBONE)["passed"]
+    now["prior_strength"] = 1.0  # e.g. evaluation.online_choice --write-checkpoint chose another prior
+    with pytest.raises(VariantError, match="routing changed since torch-bf16 was measured"):
+        check_variant(checkpoint, "torch-bf16", BACKBONE)
+    # a record written before the stated check carries no routing: accepted for its heads
+    write_variant(checkpoint, record(checkpoint))
+    assert check_variant(checkpoint, "torch-bf16", BACKBONE)["passed"]
