@@ -27,7 +27,7 @@ from model.heads import MixtureRewardModel
 from model.onnx_gate import Forward, features
 from model.refusal_pairs import stated_refusal_pairs
 from model.router_examples import VALIDATION_STATEMENTS, load_statements, with_statements
-from model.router_scores import group_means, groups_of
+from model.router_scores import group_means
 from model.routing import NEUTRAL_CONTEXT, RoutingConfig, context_offset
 
 
@@ -50,7 +50,10 @@ def stated_examples(pairs: Sequence[PreferencePair], statements: dict[str, list[
             copies.append(copy)
             base.append(i)
             sign.append(1.0 if copy.chosen == pair.chosen else -1.0)
-    return StatedExamples(copies, torch.tensor(base, dtype=torch.long), torch.tensor(sign), groups_of(copies, True))
+    # grouped by data set and user type, never by user id: a team's users each holding a few pairs would make
+    # groups where one flipped pair moves the accuracy past any bound
+    groups = [f"{p.dataset}/{p.user_type}" if p.user_type else p.dataset for p in copies]
+    return StatedExamples(copies, torch.tensor(base, dtype=torch.long), torch.tensor(sign), groups)
 
 
 def stated_weights(model: MixtureRewardModel, encoder: Encoder, forward: Forward, prompts: Sequence[str],

@@ -29,7 +29,9 @@ def test_each_pair_gets_its_types_statement_and_a_refusal_pair_both_readings():
     ex = stated_examples([dsp, refusal, unknown], STATEMENTS)
     assert ex.base.tolist() == [0, 1, 1] and ex.sign.tolist() == [1.0, 1.0, -1.0]
     assert [p.context for p in ex.pairs] == ["Scholarly, please.", "Refuse anything harmful.", "Just help, no refusals."]
-    assert ex.groups[0] == "dsp/academy" and ex.groups[1] != ex.groups[2]
+    assert ex.groups == ["dsp/academy", "hh_refusals/harmless-declines", "hh_refusals/helpful-complies"]
+    team = PreferencePair("q4", "a", "b", "", "team.jsonl", user_id="ann", context="Short answers.")
+    assert stated_examples([team], {}).groups == ["team.jsonl"]  # a team's users pool by file, not one group each
     assert ex.pairs[2].chosen == "Here is how..."  # the helpful reading prefers the answer
     by_type = stated_by_type(torch.tensor([True, False, True]), ex)
     assert by_type["dsp/academy"] == {"stated": 1.0, "pairs": 1}
