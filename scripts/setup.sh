@@ -18,7 +18,7 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 .venv/bin/python -c "import torch, transformers, fastapi, redis, model.backbone as b; print('ready: torch', torch.__version__, '| backbone', b.default_backbone_path())"
 # The default backend (MICRO_BACKEND=auto) serves bf16 on CPUs with bf16 instructions once the checkpoint has passed
 # its accuracy gate with it (python -m model.fit_variant: validation pairs, each user type within 0.01 of fp32;
-# about 20 minutes on 2 cores). Skipped when the record is current, in CI (CI set: minutes the tests do not need), without
+# 20 to 35 minutes on 2 cores). Skipped when the record is current, in CI (CI set: minutes the tests do not need), without
 # the shared data (a container build), or with MICRO_SKIP_VARIANT_GATE=1: the service then serves fp32, saying why in
 # its log. A record committed beside the checkpoint (checkpoints/default/variants.json) makes all of them serve bf16.
 # MICRO_BACKEND=torch always serves fp32.
