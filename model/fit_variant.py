@@ -9,8 +9,8 @@ declines-harmful, declines-wrapped: the checkpoint's data), the mixture's
 pairwise accuracy and the best head's accuracy (the personalization figure) within --max-drop
 (0.01), the served accuracy of users who state each type's preference (model/stated_gate.py) too,
 and each text's cosine against fp32. The record goes into the checkpoint's variants.json
-(model/variants.py) with the heads' sha256: rerun after the heads change (e.g. a retrained
-router). Exit 1 when the gate fails (the record then says so and the service refuses the variant).
+(model/variants.py) with the heads' sha256 and the routing strengths: rerun after the heads change
+(e.g. a retrained router) or the prior's or pseudo-label's strength does. Exit 1 when the gate fails (the record then says so and the service refuses the variant).
 
 The heads are not refit: bf16 moves the features by a cosine of ~1e-5, and the gate is what says
 whether that is enough. A variant that shifts the features more (int8) would need heads fit on its
