@@ -16,6 +16,7 @@ it measures whether a trained backbone lifts what heads on its features reach (`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -30,7 +31,10 @@ import torch.nn.functional as F
 from model.backbone import Encoder
 from model.backbone_args import add_backbone_arguments, encoder_from_args
 from model.data import PreferencePair, is_validation, load_pairs
+from model.paths import REPO_ROOT
 from model.pooling import pool_layers
+
+CACHE = REPO_ROOT / ".cache" / "adapted_backbone"  # the frozen bottom's states, by model and texts
 
 
 def pair_type(pair: PreferencePair) -> str:
@@ -79,8 +83,25 @@ class Adapter(torch.nn.Module):
         self.scale = torch.ones(width)  # feature spread, set from the frozen model before training
         self.frozen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (bottom state (T, D), pooled)
 
+    def prepare(self, texts: Sequence[str], cache: Path | None = None) -> None:
+        """The frozen bottom of every text, read from ``cache`` (a file keyed by the model and the texts) when
+        there, else computed and written there."""
+        if cache is None:
+            return self._run_bottom(texts)
+        digest = hashlib.sha256(f"{self.encoder.info.fingerprint}|{self.bottom}|{self.encoder.max_length}".encode())
+        for text in sorted(set(texts)):
+            digest.update(text.encode("utf-8") + b"\0")
+        path = cache / f"{digest.hexdigest()[:24]}.pt"
+        if path.exists():
+            self.frozen.update(torch.load(path))
+            return None
+        self._run_bottom(texts)
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save(self.frozen, path)
+        return None
+
     @torch.inference_mode()
-    def prepare(self, texts: Sequence[str], batch_size: int = 32) -> None:
+    def _run_bottom(self, texts: Sequence[str], batch_size: int = 32) -> None:
         from tqdm import tqdm
 
         todo = sorted({t for t in texts if t not in self.frozen}, key=len)
@@ -128,10 +149,13 @@ def joined(encoder: Encoder, pairs: Sequence[PreferencePair]) -> tuple[list[str]
 def feature_scale(adapter: Adapter, pairs: Sequence[PreferencePair], n: int = 512) -> torch.Tensor:
     texts = joined(adapter.encoder, pairs[:n])[0]
     x = torch.cat([adapter.features(texts[s:s + 32]) for s in range(0, len(texts), 32)])
-    return x.std(0) + 1e-6
+    spread = x.std(0)
+    # floored: the last layer of all-MiniLM-L6-v2 pools one coordinate to a constant; divided by its spread of ~0,
+    # the least move of a trained layer there would swamp every score
+    return spread.clamp_min(0.1 * float(spread.median()))
 
 
-def start_heads(adapter: Adapter, pairs: Sequence[PreferencePair]) -> None:
+def start_heads(adapter: Adapter, pairs: Sequence[PreferencePair], weight_decay: float) -> None:
     """Each type's head starts as a Bradley-Terry fit on the unadapted features (the probe's fit), so epoch 0 is the
     frozen backbone's reference and training moves from there."""
     from evaluation.feature_ceiling import fit_head
@@ -145,8 +169,9 @@ def start_heads(adapter: Adapter, pairs: Sequence[PreferencePair]) -> None:
         own = [i for i, p in enumerate(pairs) if pair_type(p) == name]
         c = x[torch.tensor([at[chosen[i]] for i in own])]
         r = x[torch.tensor([at[rejected[i]] for i in own])]
-        w = fit_head(c, r, weight_decay=1e-3)
-        with torch.no_grad():
+        w = fit_head(c, r, weight_decay=weight_decay)
+        w = w / ((c - r) @ w).std().clamp_min(1e-6)  # margins of spread 1: a fit near separation has huge ones,
+        with torch.no_grad():                       # which turn any move of the features into huge losses
             adapter.heads.weight[k] = w
 
 
@@ -168,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="dsp,relabeled_hh", help="data sets (train split only)")
     p.add_argument("--train-layers", type=int, default=2, help="top transformer layers trained (the rest frozen)")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--lr", type=float, default=3e-5, help="learning rate of the trained layers")
+    p.add_argument("--lr", type=float, default=1e-5, help="learning rate of the trained layers")
     p.add_argument("--head-lr", type=float, default=1e-4, help="learning rate of the per-type heads")
+    p.add_argument("--dropout", action="store_true", help="the trained layers' dropout on while training")
+    p.add_argument("--clip", type=float, default=1.0, help="gradient norm clip")
+    p.add_argument("--head-weight-decay", type=float, default=1e-2, help="of the start heads' fit on frozen features")
     p.add_argument("--texts-per-batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -184,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     val = [q for q in pairs if is_validation(q.prompt)]
     types = sorted({pair_type(q) for q in pairs})
     adapter = Adapter(encoder, types, args.train_layers)
-    adapter.prepare([t for texts in joined(encoder, pairs) for t in texts])
+    adapter.prepare([t for texts in joined(encoder, pairs) for t in texts], CACHE)
     adapter.scale = feature_scale(adapter, fit)
     adapter.eval()
-    start_heads(adapter, fit)
+    start_heads(adapter, fit, args.head_weight_decay)
     trained = [q for q in adapter.model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW([{"params": trained, "lr": args.lr, "weight_decay": 0.01},
                              {"params": adapter.heads.parameters(), "lr": args.head_lr, "weight_decay": 0.0}])
@@ -199,13 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     for epoch in range(1, args.epochs + 1):
-        adapter.train()
+        adapter.train(args.dropout)  # off by default: dropout's noise times heads fitted to the frozen features swamps the loss
         batches = batches_by_prompt(fit, args.texts_per_batch, rng)
         started, total = time.perf_counter(), 0.0
         for idx in tqdm(batches, desc=f"epoch {epoch}", unit="batch", dynamic_ncols=True):
             loss = -F.logsigmoid(adapter.pair_margins([fit[i] for i in idx])).mean()
             opt.zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_([q for g in opt.param_groups for q in g["params"]], args.clip)
             opt.step()
             total += float(loss.detach()) * len(idx)
         acc = validation_accuracy(adapter, val, val_batches)
@@ -221,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder.tokenizer.save_pretrained(args.out)
     (args.out / "adaptation.json").write_text(json.dumps({
         "base": str(encoder.path), "train_layers": args.train_layers, "data": args.data, "lr": args.lr,
-        "head_lr": args.head_lr, "epochs": args.epochs, "kept_epoch": best_epoch, "seed": args.seed,
+        "head_lr": args.head_lr, "clip": args.clip, "dropout": args.dropout, "head_weight_decay": args.head_weight_decay, "epochs": args.epochs, "kept_epoch": best_epoch, "seed": args.seed,
         "history": history}, indent=2) + "\n", encoding="utf-8")
     print(f"kept epoch {best_epoch}; saved to {args.out}", file=sys.stderr)
     return 0

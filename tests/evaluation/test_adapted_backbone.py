@@ -3,11 +3,12 @@ the encoder's own features, training moves only the top layers, and the saved di
 
 import json
 import random
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from evaluation.adapted_backbone import Adapter, batches_by_prompt, joined, main, pair_type
+from evaluation.adapted_backbone import Adapter, batches_by_prompt, feature_scale, joined, main, pair_type
 from model.backbone import Encoder
 from model.data import PreferencePair
 
@@ -50,6 +51,7 @@ def test_cached_bottom_gives_the_encoders_features(encoder):
 def test_training_saves_a_directory_that_loads_as_a_backbone(tmp_path, monkeypatch):
     pairs = [_pair(f"question {i}?", f"A scholarly answer {i}.", f"A casual answer {i}!", t)
              for i in range(16) for t in ("academy", "business")]
+    monkeypatch.setattr("evaluation.adapted_backbone.CACHE", tmp_path / "cache")
     monkeypatch.setattr("evaluation.adapted_backbone.load_pairs", lambda names, split: pairs)
     monkeypatch.setattr("evaluation.adapted_backbone.is_validation", lambda prompt: prompt.endswith(("3?", "7?")))
     out = tmp_path / "adapted"
@@ -58,5 +60,15 @@ def test_training_saves_a_directory_that_loads_as_a_backbone(tmp_path, monkeypat
     base_state, adapted_state = base.model.state_dict(), adapted.model.state_dict()
     changed = {k for k in base_state if not torch.equal(base_state[k], adapted_state[k])}
     assert all(k.startswith("encoder.layer.5.") for k in changed)  # empty when epoch 0 stayed the best
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 1  # the frozen bottom, read again by a rerun
     record = json.loads((out / "adaptation.json").read_text())
     assert [h["epoch"] for h in record["history"]] == [0, 1] and bool(changed) == (record["kept_epoch"] == 1)
+
+
+def test_feature_scale_floors_a_constant_coordinate():
+    # the last layer of all-MiniLM-L6-v2 pools one coordinate to a constant: its spread must not divide by ~0
+    x = torch.tensor([[1.0, 5.0, 0.0, 2.0, 0.0], [3.0, 5.0, 2.0, 2.0, 4.0], [5.0, 5.0, 4.0, 2.0, 8.0]])  # 2 0 2 0 4
+    stub = SimpleNamespace(encoder=SimpleNamespace(join_pairs=lambda prompts, responses: (list(responses), [])),
+                           features=lambda texts: x[[int(t) for t in texts]])
+    pairs = [_pair("q", str(i), "r") for i in range(3)]
+    assert torch.allclose(feature_scale(stub, pairs), torch.tensor([2.0, 0.2, 2.0, 0.2, 4.0]))  # 0.1 x median 2
