@@ -9,7 +9,7 @@ The per-type heads are a means to shape the features and are dropped; the result
 that every ``--backbone PATH`` flag reads. The user type is a training signal here, so nothing of this is shipped:
 it measures whether a trained backbone lifts what heads on its features reach (``evaluation.feature_ceiling``).
 
-    .venv/bin/python -m evaluation.adapted_backbone --out .cache/adapted-minilm [--train-layers 2] [--epochs 4]
+    .venv/bin/python -m evaluation.adapted_backbone --out .cache/adapted-minilm [--train-layers 2] [--epochs 2]
     .venv/bin/python -m evaluation.feature_ceiling --backbone .cache/adapted-minilm --views mean
 """
 
@@ -142,7 +142,8 @@ class Adapter(torch.nn.Module):
 
 def joined(encoder: Encoder, pairs: Sequence[PreferencePair]) -> tuple[list[str], list[str]]:
     prompts = [p.prompt for p in pairs]
-    return encoder.join_pairs(prompts, [p.chosen for p in pairs])[0], encoder.join_pairs(prompts, [p.rejected for p in pairs])[0]
+    chosen = encoder.join_pairs(prompts, [p.chosen for p in pairs])[0]
+    return chosen, encoder.join_pairs(prompts, [p.rejected for p in pairs])[0]
 
 
 @torch.no_grad()
@@ -176,7 +177,8 @@ def start_heads(adapter: Adapter, pairs: Sequence[PreferencePair], weight_decay:
 
 
 @torch.no_grad()
-def validation_accuracy(adapter: Adapter, pairs: Sequence[PreferencePair], batches: list[list[int]]) -> dict[str, float]:
+def validation_accuracy(adapter: Adapter, pairs: Sequence[PreferencePair], batches: list[list[int]],
+                        ) -> dict[str, float]:
     adapter.eval()
     hits: dict[str, list[float]] = defaultdict(list)
     for idx in batches:
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="directory the adapted model and tokenizer are saved to")
     p.add_argument("--data", default="dsp,relabeled_hh", help="data sets (train split only)")
     p.add_argument("--train-layers", type=int, default=2, help="top transformer layers trained (the rest frozen)")
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=2, help="epochs over the fit slice (about 6 minutes each)")
     p.add_argument("--lr", type=float, default=1e-5, help="learning rate of the trained layers")
     p.add_argument("--head-lr", type=float, default=1e-4, help="learning rate of the per-type heads")
     p.add_argument("--dropout", action="store_true", help="the trained layers' dropout on while training")
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     encoder = encoder_from_args(args)
     if encoder.info.kind != "encoder" or encoder.dtype != torch.float32:
-        print("adapt_backbone: an encoder backbone in float32 only", file=sys.stderr)
+        print("adapted_backbone: an encoder backbone in float32 only", file=sys.stderr)
         return 2
     pairs = load_pairs([d.strip() for d in args.data.split(",") if d.strip()], split="train")
     fit = [q for q in pairs if not is_validation(q.prompt)]
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     for epoch in range(1, args.epochs + 1):
-        adapter.train(args.dropout)  # off by default: dropout's noise times heads fitted to the frozen features swamps the loss
+        adapter.train(args.dropout)  # off by default: its noise, times heads fitted to frozen features, swamps the loss
         batches = batches_by_prompt(fit, args.texts_per_batch, rng)
         started, total = time.perf_counter(), 0.0
         for idx in tqdm(batches, desc=f"epoch {epoch}", unit="batch", dynamic_ncols=True):
@@ -239,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             total += float(loss.detach()) * len(idx)
         acc = validation_accuracy(adapter, val, val_batches)
         mean = sum(acc.values()) / len(acc)
-        history.append({"epoch": epoch, "fit_loss": total / len(fit), "validation": acc, "seconds": time.perf_counter() - started})
-        print(f"epoch {epoch}: fit loss {total / len(fit):.4f}, validation mean {mean:.4f} {json.dumps(acc)}", file=sys.stderr)
+        history.append({"epoch": epoch, "fit_loss": total / len(fit), "validation": acc,
+                        "seconds": time.perf_counter() - started})
+        print(f"epoch {epoch}: fit loss {total / len(fit):.4f}, validation mean {mean:.4f} {json.dumps(acc)}",
+              file=sys.stderr)
         if mean > sum(best.values()) / len(best):
             best, best_epoch = acc, epoch
             best_state = {k: v.clone() for k, v in adapter.model.state_dict().items()}
@@ -250,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     encoder.tokenizer.save_pretrained(args.out)
     (args.out / "adaptation.json").write_text(json.dumps({
         "base": str(encoder.path), "train_layers": args.train_layers, "data": args.data, "lr": args.lr,
-        "head_lr": args.head_lr, "clip": args.clip, "dropout": args.dropout, "head_weight_decay": args.head_weight_decay, "epochs": args.epochs, "kept_epoch": best_epoch, "seed": args.seed,
+        "head_lr": args.head_lr, "clip": args.clip, "dropout": args.dropout,
+        "head_weight_decay": args.head_weight_decay,
+        "epochs": args.epochs, "kept_epoch": best_epoch, "seed": args.seed,
         "history": history}, indent=2) + "\n", encoding="utf-8")
     print(f"kept epoch {best_epoch}; saved to {args.out}", file=sys.stderr)
     return 0
