@@ -84,11 +84,13 @@ class Adapter(torch.nn.Module):
         self.frozen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (bottom state (T, D), pooled)
 
     def prepare(self, texts: Sequence[str], cache: Path | None = None) -> None:
-        """The frozen bottom of every text, read from ``cache`` (a file keyed by the model and the texts) when
+        """The frozen bottom of every text, read from ``cache`` (a file keyed by the model's weights and the texts) when
         there, else computed and written there."""
         if cache is None:
             return self._run_bottom(texts)
         digest = hashlib.sha256(f"{self.encoder.info.fingerprint}|{self.bottom}|{self.encoder.max_length}".encode())
+        for tensor in self.model.state_dict().values():  # the weights too: an adapted copy keeps its base's config
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
         for text in sorted(set(texts)):
             digest.update(text.encode("utf-8") + b"\0")
         path = cache / f"{digest.hexdigest()[:24]}.pt"

@@ -72,3 +72,17 @@ def test_feature_scale_floors_a_constant_coordinate():
                            features=lambda texts: x[[int(t) for t in texts]])
     pairs = [_pair("q", str(i), "r") for i in range(3)]
     assert torch.allclose(feature_scale(stub, pairs), torch.tensor([2.0, 0.2, 2.0, 0.2, 4.0]))  # 0.1 x median 2
+
+
+def test_the_frozen_bottom_cache_is_keyed_by_the_weights(encoder, tmp_path):
+    # an adapted copy keeps its base's config.json: the config alone must not pick the cached states
+    texts = ["one text", "another text"]
+    Adapter(encoder, ["dsp/academy"], train_layers=2).prepare(texts, tmp_path)
+    changed = Encoder(max_length=32, layers=list(range(7)))
+    with torch.no_grad():
+        changed.model.encoder.layer[0].output.dense.bias.add_(0.5)
+    adapter = Adapter(changed, ["dsp/academy"], train_layers=2)
+    adapter.prepare(texts, tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    with torch.no_grad():
+        assert torch.allclose(adapter.features(texts), changed.encode(texts), atol=1e-5)
