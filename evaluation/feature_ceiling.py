@@ -7,13 +7,16 @@ of each (prompt, response) text are compared, alone and side by side:
 
 * ``mean``: the mean over every token of each hidden state, all layers concatenated (what the shipped heads read);
 * ``response``: the mean over the response's tokens only (the prompt's tokens still shape them);
-* ``max``: the per-coordinate maximum over every token of each hidden state.
+* ``max``: the per-coordinate maximum over every token of each hidden state;
+* ``lexical``: not the backbone's, a reference beside it: TF-IDF of the response's words and word pairs
+  (evaluation/lexical_features.py, vocabulary from train-split responses), joined to a pooling as ``mean+lexical``.
+  Its block is weighed against the standardised hidden states by a factor chosen on validation with the weight decay.
 
 Reports per data set: DSP own-vs-other pairwise and own-style top-1 of five, HH pairwise, each with a 95 %
 bootstrap interval over test prompts. Nothing here is shipped or chosen for the service; it indicates whether a
 personalization bar asks more than heads on the backbone's features reach (one linear fit: not a bound).
 
-    .venv/bin/python -m evaluation.feature_ceiling [--views mean,response,max,mean+response,mean+max]
+    .venv/bin/python -m evaluation.feature_ceiling [--views mean,response,max,mean+response,mean+max,mean+lexical]
         [--backbone LOCAL_PATH]   # another encoder: does it lift the ceiling? (about 8 minutes on 2 CPU cores)
 """
 
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluation.bootstrap import Interval, prompt_bootstrap
+from evaluation.lexical_features import fit_vocabulary, tfidf
 from model.backbone import Encoder
 from model.data import DSP_DOMAINS, DSP_RESPONSE_KEYS, HH_OBJECTIVES, is_validation, load_dsp_items, load_relabeled_hh
 from model.paths import REPO_ROOT
@@ -37,7 +41,9 @@ from model.pooling import to_device
 from model.text_format import PAIR_SEPARATOR
 
 POOLINGS = ("mean", "response", "max")
+LEXICAL = "lexical"  # the response's words (TF-IDF), a reference beside the backbone's poolings
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)
+LEXICAL_WEIGHTS = (3.0, 10.0, 30.0)  # the word block's factor beside the standardised hidden states (validation)
 CACHE = REPO_ROOT / ".cache" / "feature_ceiling"
 PROBE_VERSION = 1  # bump when what a cached file holds changes
 
@@ -120,15 +126,34 @@ def encode_views(encoder: Encoder, prompts: Sequence[str], responses: Sequence[s
     return views
 
 
+def view_parts(name: str) -> list[str]:
+    """The view's blocks in the order they are joined: the poolings as named, the word block last."""
+    parts = name.split("+")
+    return [p for p in parts if p != LEXICAL] + [LEXICAL] * (LEXICAL in parts)
+
+
 def view_of(views: dict[str, torch.Tensor], name: str) -> torch.Tensor:
-    """``mean+max`` -> the two poolings side by side."""
-    return torch.cat([views[part] for part in name.split("+")], dim=1)
+    """``mean+max`` -> the two poolings side by side (``lexical``, when named, last)."""
+    return torch.cat([views[part] for part in view_parts(name)], dim=1)
 
 
-def fit_head(chosen: torch.Tensor, rejected: torch.Tensor, weight_decay: float, steps: int = 400) -> torch.Tensor:
-    """A linear Bradley-Terry head on standardised features: returns w with scores (x / scale) @ w, scale folded
-    in (so scores are x @ w)."""
-    scale = torch.cat([chosen, rejected]).std(0) + 1e-6
+def candidate_scales(name: str, chosen: torch.Tensor, rejected: torch.Tensor, lexical_width: int) -> list:
+    """Column scales a view's head is fitted with: None (every column standardised) for the backbone's poolings;
+    with the word block, the hidden states standardised and the unit-length TF-IDF divided by 1 / each factor of
+    LEXICAL_WEIGHTS (standardising sparse word columns one by one drowns the head in rare words)."""
+    if LEXICAL not in name.split("+"):
+        return [None]
+    dense = chosen.shape[1] - lexical_width
+    spread = torch.cat([chosen[:, :dense], rejected[:, :dense]]).std(0) + 1e-6
+    return [torch.cat([spread, torch.full((lexical_width,), 1.0 / c)]) for c in LEXICAL_WEIGHTS]
+
+
+def fit_head(chosen: torch.Tensor, rejected: torch.Tensor, weight_decay: float, steps: int = 400,
+             scale: torch.Tensor | None = None) -> torch.Tensor:
+    """A linear Bradley-Terry head on scaled features (standardised unless ``scale`` is given): returns w with
+    scores (x / scale) @ w, scale folded in (so scores are x @ w)."""
+    if scale is None:
+        scale = torch.cat([chosen, rejected]).std(0) + 1e-6
     diff = (chosen - rejected) / scale
     w = torch.zeros(diff.shape[1], requires_grad=True)
     opt = torch.optim.Adam([w], lr=0.01)
@@ -139,24 +164,37 @@ def fit_head(chosen: torch.Tensor, rejected: torch.Tensor, weight_decay: float, 
     return w.detach() / scale
 
 
-def choose_and_fit(fit: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """The head of the weight decay with the best validation pairwise accuracy."""
+def choose_and_fit(fit: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+                   scales: Sequence[torch.Tensor | None] = (None,)) -> torch.Tensor:
+    """The head of the weight decay (and column scale) with the best validation pairwise accuracy."""
     best, best_acc = None, -1.0
-    for wd in WEIGHT_DECAYS:
-        w = fit_head(*fit, wd)
-        acc = float(((val[0] - val[1]) @ w > 0).float().mean())
-        if acc > best_acc:
-            best, best_acc = w, acc
+    for scale in scales:
+        for wd in WEIGHT_DECAYS:
+            w = fit_head(*fit, wd, scale=scale)
+            acc = float(((val[0] - val[1]) @ w > 0).float().mean())
+            if acc > best_acc:
+                best, best_acc = w, acc
     return best
+
+
+def with_words(views: dict[str, torch.Tensor], names: Sequence[str], responses: Sequence[str],
+               vocabulary) -> dict[str, torch.Tensor]:
+    """The poolings, plus the responses' TF-IDF block when a view names it."""
+    if not any(LEXICAL in n.split("+") for n in names):
+        return views
+    return {**views, LEXICAL: tfidf(responses, vocabulary)}
 
 
 def dsp_figures(encoder: Encoder, names: Sequence[str]) -> dict[str, tuple[Interval, Interval]]:
     """view -> (own-vs-other pairwise, own-style top-1 of five) on the DSP test split."""
     keys = list(DSP_RESPONSE_KEYS)
     train, test = load_dsp_items(split="train"), load_dsp_items(split="test")
+    vocabulary = fit_vocabulary(it.responses[k] for it in train for k in keys)  # train responses, no labels
 
     def stack(items):
-        views = encode_views(encoder, [it.prompt for it in items for _ in keys], [it.responses[k] for it in items for k in keys])
+        responses = [it.responses[k] for it in items for k in keys]
+        views = with_words(encode_views(encoder, [it.prompt for it in items for _ in keys], responses), names,
+                           responses, vocabulary)
         return {n: view_of(views, n).view(len(items), len(keys), -1) for n in names}
 
     x_train, x_test = stack(train), stack(test)
@@ -170,7 +208,8 @@ def dsp_figures(encoder: Encoder, names: Sequence[str]) -> dict[str, tuple[Inter
             def pairs(x):
                 return x[:, own:own + 1].expand(-1, len(others), -1).flatten(0, 1), x[:, others].flatten(0, 1)
 
-            w = choose_and_fit(pairs(x_train[name][~val]), pairs(x_train[name][val]))
+            fit = pairs(x_train[name][~val])
+            w = choose_and_fit(fit, pairs(x_train[name][val]), candidate_scales(name, *fit, len(vocabulary)))
             scores = x_test[name] @ w  # (Q, 5)
             beats = scores[:, own:own + 1] > scores[:, others]  # (Q, 4)
             pair_ok.append(beats.float().flatten())
@@ -187,10 +226,12 @@ def dsp_figures(encoder: Encoder, names: Sequence[str]) -> dict[str, tuple[Inter
 def hh_figures(encoder: Encoder, names: Sequence[str]) -> dict[str, Interval]:
     """view -> HH pairwise accuracy (mean over helpful and harmless) on the test split."""
     train, test = load_relabeled_hh(split="train"), load_relabeled_hh(split="test")
+    vocabulary = fit_vocabulary(text for p in train for text in (p.chosen, p.rejected))  # train responses, no labels
 
     def both(pairs):
-        c = encode_views(encoder, [p.prompt for p in pairs], [p.chosen for p in pairs])
-        r = encode_views(encoder, [p.prompt for p in pairs], [p.rejected for p in pairs])
+        chosen, rejected = [p.chosen for p in pairs], [p.rejected for p in pairs]
+        c = with_words(encode_views(encoder, [p.prompt for p in pairs], chosen), names, chosen, vocabulary)
+        r = with_words(encode_views(encoder, [p.prompt for p in pairs], rejected), names, rejected, vocabulary)
         return {n: (view_of(c, n), view_of(r, n)) for n in names}
 
     x_train, x_test = both(train), both(test)
@@ -200,7 +241,9 @@ def hh_figures(encoder: Encoder, names: Sequence[str]) -> dict[str, Interval]:
         ok = torch.empty(len(test))
         for objective in HH_OBJECTIVES:
             fit = torch.tensor([p.user_type == objective for p in train])
-            w = choose_and_fit(tuple(x[fit & ~val] for x in x_train[name]), tuple(x[fit & val] for x in x_train[name]))
+            on_fit = tuple(x[fit & ~val] for x in x_train[name])
+            w = choose_and_fit(on_fit, tuple(x[fit & val] for x in x_train[name]),
+                               candidate_scales(name, *on_fit, len(vocabulary)))
             sel = torch.tensor([p.user_type == objective for p in test])
             ok[sel] = ((x_test[name][0][sel] - x_test[name][1][sel]) @ w > 0).float()
         out[name] = prompt_bootstrap(ok, [p.prompt for p in test], [p.user_type for p in test])
@@ -211,14 +254,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m evaluation.feature_ceiling", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--views", default="mean,response,max,mean+response,mean+max",
-                   help="poolings (mean, response, max), alone or joined with + (side by side)")
+                   help="poolings (mean, response, max), alone or joined with + (side by side); lexical: the "
+                        "response's TF-IDF, a reference beside them")
     p.add_argument("--backbone", type=Path, default=None,
                    help="a local encoder to measure instead of the packaged all-MiniLM-L6-v2 (plain-format texts)")
     args = p.parse_args(argv)
     names = [v.strip() for v in args.views.split(",") if v.strip()]
     for name in names:
-        if any(part not in POOLINGS for part in name.split("+")):
-            p.error(f"unknown view {name!r}: poolings are {', '.join(POOLINGS)}, joined with +")
+        if any(part not in (*POOLINGS, LEXICAL) for part in name.split("+")):
+            p.error(f"unknown view {name!r}: poolings are {', '.join(POOLINGS)} (and {LEXICAL}), joined with +")
     started = time.time()
     encoder = Encoder(args.backbone, chat_template=False)  # plain texts: the response span is found in them
     dsp, hh = dsp_figures(encoder, names), hh_figures(encoder, names)

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from model.backbone_loading import BackboneError, BackboneKind, backbone_kind, load_model
+from model.backbone_weights import weights_digest
 from model.shared_tokenizer import SharedTokenizer
 from model.pooling import LayerCombine, Pooling, combine_layers, pool, pool_layers, to_device
 from model.text_format import PAIR_SEPARATOR, Message, PairFormat, render_messages, template_id
@@ -90,6 +91,8 @@ class BackboneInfo:
     # hidden states pooled and combined (0: embeddings output, L: last layer); None: the last layer only
     layers: tuple[int, ...] | None = None
     layer_combine: LayerCombine = "concat"  # concat: D * len(layers) coordinates; mean: D
+    # hash of the weight files (model/backbone_weights.py): a model fine-tuned in place keeps its config.json
+    weights: str | None = None
 
     @property
     def dim(self) -> int:
@@ -102,13 +105,15 @@ class BackboneInfo:
 
     def record(self) -> dict:
         """The checkpoint's ``backbone`` record: the layer fields only when layers are chosen
-        (checkpoints of the last layer keep the record they always had)."""
+        (checkpoints of the last layer keep the record they always had), the weights digest when known."""
         out = asdict(self)
         if self.layers is None:
             out.pop("layers")
             out.pop("layer_combine")
         else:
             out["layers"] = list(self.layers)
+        if self.weights is None:
+            out.pop("weights")
         return out
 
 
@@ -180,6 +185,7 @@ class Encoder:
             score_head=keep_score_head,
             layers=chosen,
             layer_combine=layer_combine,
+            weights=weights_digest(self.path),
         )
 
     def _check_layers(

@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.backbone import BackboneInfo
+from model.backbone_weights import weights_difference
 from model.heads import MixtureRewardModel
 from model.pooling import LayerCombine
 from model.routing import RoutingConfig
@@ -148,6 +149,10 @@ def check_backbone(config: CheckpointConfig, backbone: BackboneInfo) -> None:
             f"(fingerprint {want.get('fingerprint')}), the loaded backbone is {backbone.id} "
             f"(fingerprint {backbone.fingerprint})"
         )
+    weights = weights_difference(want, backbone.record())
+    if weights:
+        raise CheckpointError(f"backbone mismatch: the checkpoint's heads were trained on {want.get('id')}, but {weights}; "
+                              "retrain the heads on this backbone (python -m model.train --backbone PATH)")
     if want.get("pooling") != backbone.pooling:
         raise CheckpointError(f"pooling mismatch: checkpoint uses {want.get('pooling')}, encoder uses {backbone.pooling}")
     if int(want.get("max_length", backbone.max_length)) != backbone.max_length:

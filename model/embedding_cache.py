@@ -1,4 +1,4 @@
-"""On-disk cache of backbone embeddings, keyed by backbone identity + pooling + window (+ the
+"""On-disk cache of backbone embeddings, keyed by backbone identity (config and weights) + pooling + window (+ the
 chat template and the kept score head, when used) + text hash.
 
 Layout: ``<root>/<backbone key>/shard-*.pt``; each shard holds ``keys`` (sha256 of the text
@@ -34,8 +34,9 @@ def cache_key(text: str, max_length: int, default_length: int) -> str:
 
 
 def backbone_key(info: BackboneInfo) -> str:
-    """Folder of one way of reading texts. Plain-text backbones without a score head keep the
-    key they always had (caches filled before chat templates existed stay valid)."""
+    """Folder of one way of reading texts. A plain-text record without a score head or weights digest keeps the
+    key it always had; the Encoder records the weights digest, so a model fine-tuned in place gets a folder of
+    its own (and caches filled before the digest existed are computed once more)."""
     raw = f"{info.id}|{info.fingerprint}|{info.pooling}|{info.max_length}"
     if info.chat_template:
         raw += f"|template={info.chat_template}"
@@ -43,6 +44,8 @@ def backbone_key(info: BackboneInfo) -> str:
         raw += "|score_head"
     if info.layers is not None:  # one store of every layer, whatever the selection (a slice on read)
         raw += "|hidden_states=all"
+    if info.weights:  # a model fine-tuned in place keeps its config (and so its fingerprint)
+        raw += f"|weights={info.weights}"
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:20]
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from model.backbone import Encoder
+from model.backbone_weights import same_backbone
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
 GRAPH_FILES: dict[str, str] = {"onnx": "backbone.onnx", "onnx-int8": "backbone.int8.onnx"}
@@ -109,7 +110,7 @@ def load_graph(directory: Path, backend: Backend, encoder: Encoder, threads: int
         raise GraphError(f"no {GRAPH_FILES[backend]} in {directory}: run `python -m model.export_onnx --checkpoint "
                          f"{directory}` (needs the onnx extra: pip install -e '.[onnx]')")
     record = json.loads(record_path.read_text())
-    if record.get("backbone") != encoder.info.record():
+    if not same_backbone(record.get("backbone") or {}, encoder.info.record()):
         raise GraphError(f"{path} was exported from backbone {record.get('backbone')}, not {encoder.info.record()}: "
                          "export it again")
     try:

@@ -17,6 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from model.backbone_weights import same_backbone
 from model.checkpoint import read_config
 
 VARIANTS_FILE = "variants.json"
@@ -67,7 +68,7 @@ def check_variant(directory: Path, variant: str, backbone: dict) -> dict:
                            f"({record.get('gate', {}).get('failures')}): serve it with MICRO_BACKEND=torch")
     if record.get("heads_sha256") != heads_sha256(directory):
         raise VariantError(f"checkpoint {directory}'s heads changed since {variant} was measured on them: run `{command}`")
-    if record.get("backbone") != backbone:
+    if not same_backbone(record.get("backbone") or {}, backbone):
         raise VariantError(f"checkpoint {directory}'s {variant} record was measured on backbone {record.get('backbone')}, "
                            f"not {backbone}: run `{command}`")
     measured = record.get("gate", {}).get("stated", {}).get("routing")

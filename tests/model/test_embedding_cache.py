@@ -27,6 +27,8 @@ def test_each_way_of_reading_texts_has_its_own_key():
         replace(PLAIN, chat_template="ef01"),
         replace(PLAIN, score_head=True),
         replace(PLAIN, fingerprint="beef"),
+        replace(PLAIN, weights="0123456789abcdef"),  # same config, other weights (fine-tuned in place)
+        replace(PLAIN, weights="fedcba9876543210"),
     ]
     assert len({backbone_key(v) for v in variants}) == len(variants)
 

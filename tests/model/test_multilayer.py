@@ -129,3 +129,10 @@ def test_plain_texts_through_the_cache_match_the_encoder_heads_and_router_alike(
     for _ in range(2):  # computed, then read back from the cache
         assert torch.allclose(embed_texts(TEXTS, encoder, tmp_path), encoder.encode(TEXTS), atol=1e-5)
         assert torch.allclose(embed_texts(TEXTS, encoder, tmp_path, router=True), encoder.encode_router(TEXTS), atol=1e-5)
+
+
+def test_the_encoder_records_its_weights_digest(last_layer):
+    from model.backbone_weights import weights_digest
+
+    assert last_layer.info.weights == weights_digest(last_layer.path) is not None
+    assert last_layer.info.record()["weights"] == last_layer.info.weights
