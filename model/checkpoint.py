@@ -34,7 +34,7 @@ class CheckpointError(RuntimeError):
 @dataclass
 class CheckpointConfig:
     # BackboneInfo fields: id, fingerprint, hidden_size, pooling, max_length, kind, chat_template, score_head
-    # (+ layers, layer_combine when several hidden states are pooled)
+    # (+ layers, layer_combine when several hidden states are pooled; + weights, the weight files' digest)
     backbone: dict[str, Any]
     num_heads: int
     dim: int

@@ -28,7 +28,8 @@ import torch
 import torch.distributed as dist
 
 from model.backbone_args import add_backbone_arguments, encoder_from_args
-from model.feature_shards import FeatureShardError, ShardPlan, is_complete, plan_for, write_plan, write_shard
+from model.feature_shards import (MANIFEST, FeatureShardError, ShardPlan, is_complete, plan_for, read_plan, write_plan,
+                                  write_shard)
 from model.features import encode_pairs
 from model.pair_files import DataError
 from model.train import default_layers
@@ -117,6 +118,10 @@ def extract(args: argparse.Namespace, rank: Rank) -> dict:
     encoder = encoder_from_args(args)
     plan = plan_for(prepared.pairs, encoder.info, encoder.dtype, args.shard_rows, args.data)
     start_directory(args.out, plan, rank)
+    if (Path(args.out) / MANIFEST).is_file():  # not on a node of its own, whose rank 0 wrote the plan elsewhere
+        # the plan in force is the one on disk: a resumed directory from before the weights digest keeps the
+        # recipe its shards were written (and will be read) under
+        plan = read_plan(args.out)
     computed = skipped = texts = rows = 0
     started = time.perf_counter()
     for shard in range(rank.rank, plan.num_shards, rank.world_size):

@@ -4,7 +4,8 @@
 A directory holds:
 
     manifest.json     the plan: the feature recipe (the backbone record, as a checkpoint keeps it:
-                      identity + fingerprint, pooling, windows, chat template, score head, layers),
+                      identity + fingerprint, pooling, windows, chat template, score head, layers, weights
+                      digest: compared when both sides carry it),
                       the weights' dtype, one row id per pair in data order, the shard size and count
     shard-00000.pt    chosen, rejected, prompt: (n, d) float32 features of its rows, in row order
     shard-00000.json  the shard's manifest, written last: its rows, their ids, counts, the recipe id,

@@ -4,7 +4,8 @@ dynamic quantization), stored next to the checkpoint it serves.
 Exported whole from :meth:`model.backbone.Encoder.forward_tokens` as the checkpoint's
 BackboneInfo builds it, so pooling, layer selection and a kept score head are in the graph as
 they are in torch. A ``backbone.onnx.json`` beside the graphs records that BackboneInfo; a graph
-whose record differs from the encoder's is refused (:class:`GraphError`), as a checkpoint is.
+whose record differs from the encoder's is refused (:class:`GraphError`), as a checkpoint is (a record from before
+the weights digest is compared on its other fields).
 
 Optional dependency: ``pip install -e ".[onnx]"`` (onnxruntime; the exporter also needs onnx and
 onnxscript). Nothing here is imported unless a graph is asked for.

@@ -3,6 +3,7 @@ as, by the checkpoint check, the embedding cache and the feature shards; records
 
 import json
 import os
+import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -26,34 +27,56 @@ def model_dir(tmp_path, weights: bytes = b"\x00" * 64):
     return tmp_path
 
 
-def test_digest_reads_the_weight_files_only(tmp_path):
+def test_digest_reads_the_weights_from_pretrained_loads_only(tmp_path):
     d = model_dir(tmp_path)
     assert [f.name for f in weight_files(d)] == ["model.safetensors"]
     before = weights_digest(d)
     assert before is not None and len(before) == 16
     (d / "tokenizer.json").write_text('{"changed": true}')
     (d / "config.json").write_text('{"hidden_size": 3, "note": "x"}')
-    assert weights_digest(d) == before  # neither config nor tokenizer is a weight file
+    # an unchanged model with copies it is never loaded from, as a full hub snapshot or a Trainer output has
+    for extra in ("pytorch_model.bin", "tf_model.h5", "flax_model.msgpack", "training_args.bin"):
+        (d / extra).write_bytes(b"\x07" * 16)
+    assert weights_digest(d) == before
 
 
 def test_same_size_other_bytes_change_the_digest(tmp_path):
     d = model_dir(tmp_path)
     before = weights_digest(d)
-    (d / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")  # fine-tuned in place: same size, same config
     st = (d / "model.safetensors").stat()
-    os.utime(d / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # a later write
+    time.sleep(0.05)  # file times move in clock ticks of a few milliseconds
+    (d / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")  # fine-tuned in place: same size, same config
+    # a long-running process that hashed the file before, its old modification time put back (a copy keeping it):
+    # the change time moved with the write, so the memo is not used
+    os.utime(d / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns))
     assert weights_digest(d) != before
 
 
-def test_shards_are_all_read_and_a_directory_without_weights_has_none(tmp_path):
-    d = model_dir(tmp_path / "m")
-    one = weights_digest(d)
+def test_sharded_weights_are_read_through_their_index(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    index = {"weight_map": {"a.weight": "model-00001-of-00002.safetensors",
+                            "b.weight": "model-00002-of-00002.safetensors"}}
+    (d / "model.safetensors.index.json").write_text(json.dumps(index))
+    (d / "model-00001-of-00002.safetensors").write_bytes(b"\x01" * 8)
     (d / "model-00002-of-00002.safetensors").write_bytes(b"\x02" * 8)
+    assert [f.name for f in weight_files(d)] == ["model.safetensors.index.json", "model-00001-of-00002.safetensors",
+                                                 "model-00002-of-00002.safetensors"]
+    one = weights_digest(d)
+    (d / "model-00002-of-00002.safetensors").write_bytes(b"\x03" * 8)
     assert weights_digest(d) != one
+
+
+def test_pytorch_weights_count_when_there_is_no_safetensors_and_none_means_unknown(tmp_path):
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "pytorch_model.bin").write_bytes(b"\x05" * 8)
+    assert [f.name for f in weight_files(d)] == ["pytorch_model.bin"] and weights_digest(d)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text("{}")
-    assert weights_digest(empty) is None
+    assert weight_files(empty) == [] and weights_digest(empty) is None
 
 
 def test_records_agree_on_weights_only_when_both_know_them():

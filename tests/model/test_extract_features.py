@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from model.backbone import Encoder
 from model.checkpoint import WEIGHTS_FILE
 from model.data import PreferencePair
-from model.feature_shards import MANIFEST, read_features, shard_paths
+from model.feature_shards import MANIFEST, read_features, recipe_id, shard_paths
 from model.extract_features import main as extract_main
 from model.features import embed_pairs
 from model.paths import REPO_ROOT
@@ -128,6 +128,26 @@ def test_a_stopped_or_killed_run_resumes_on_two_processes_skipping_complete_shar
     extract_main(extraction(setup, out)[2:])  # once more, in this process: nothing left to do
     last = json.loads(capsys.readouterr().out)
     assert last["shards_skipped"] == ROWS // SHARD_ROWS and last["shards_computed"] == 0
+
+
+def test_a_run_from_before_the_weights_digest_resumes_and_reads(setup, capsys):
+    """A directory whose manifest and shard were written before backbone records carried the weights digest: the
+    resume keeps its recipe (skips the complete shard, writes the rest under it) and the fit reads every shard."""
+    out = setup["root"] / "legacy"
+    run(extraction(setup, out, "--max-shards", "1"))
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["recipe"].pop("weights")  # what an extraction from before the digest wrote
+    (out / MANIFEST).write_text(json.dumps(manifest) + "\n")
+    meta_path = shard_paths(out, 0)[1]
+    meta = json.loads(meta_path.read_text())
+    meta["recipe_id"] = recipe_id(manifest["recipe"])
+    meta_path.write_text(json.dumps(meta) + "\n")
+    extract_main(extraction(setup, out)[2:])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shards_skipped"] == 1 and summary["shards_computed"] == ROWS // SHARD_ROWS - 1
+    pairs, encoder = pairs_and_encoder(setup)
+    features = read_features(out, pairs, encoder.info)
+    assert features.chosen.shape[0] == ROWS
 
 
 def fit_error(setup: dict, features: Path, tmp_path: Path, capsys, *extra: str, data: Path | None = None) -> str:

@@ -54,6 +54,14 @@ def test_a_record_of_another_backbone_is_refused(checkpoint: Path):
         check_variant(checkpoint, "torch-bf16", {**BACKBONE, "fingerprint": "other"})
 
 
+def test_a_record_of_other_weights_is_refused_and_one_from_before_the_digest_is_not(checkpoint: Path):
+    write_variant(checkpoint, record(checkpoint, backbone={**BACKBONE, "weights": "1111"}))
+    assert check_variant(checkpoint, "torch-bf16", {**BACKBONE, "weights": "1111"})["passed"]
+    with pytest.raises(VariantError, match="measured on backbone"):  # the same config, fine-tuned in place
+        check_variant(checkpoint, "torch-bf16", {**BACKBONE, "weights": "2222"})
+    assert check_variant(checkpoint, "torch-bf16", BACKBONE)["passed"]  # a checkpoint from before the digest
+
+
 def test_auto_serves_bf16_only_with_a_record_and_the_instructions(checkpoint: Path, monkeypatch):
     monkeypatch.setattr(variants, "cpu_has_bf16", lambda: True)
     assert auto_backend(checkpoint, BACKBONE, "cpu")[0] == "torch"  # no record yet
