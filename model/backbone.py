@@ -91,8 +91,7 @@ class BackboneInfo:
     # hidden states pooled and combined (0: embeddings output, L: last layer); None: the last layer only
     layers: tuple[int, ...] | None = None
     layer_combine: LayerCombine = "concat"  # concat: D * len(layers) coordinates; mean: D
-    # hash of the weight files (model/backbone_weights.py): a model fine-tuned in place keeps its config.json
-    weights: str | None = None
+    weights: str | None = None  # hash of the weight files (model/backbone_weights.py): fine-tuned in place?
 
     @property
     def dim(self) -> int:
