@@ -99,7 +99,8 @@ def spherical_kmeans(x: torch.Tensor, k: int, gen: torch.Generator, iters: int =
 
 def initial_model(train: PairTensors, cfg: FitConfig, gen: torch.Generator) -> MixtureRewardModel:
     dim = train.chosen.shape[1]
-    model = MixtureRewardModel(dim, cfg.num_heads, router=cfg.router, expert=cfg.expert)
+    model = MixtureRewardModel(dim, cfg.num_heads, router=cfg.router, expert=cfg.expert,
+                               router_dim=train.prompt.shape[1])
     diff = train.diff
     if cfg.init == "kmeans" and cfg.num_heads > 1:
         # cluster each group's mean preference direction: one best-of-N choice, one point

@@ -28,17 +28,22 @@ RouterMode = Literal["linear", "none"]
 
 
 class MixtureRewardModel(nn.Module):
-    def __init__(self, dim: int, num_heads: int, router: RouterMode = "linear", expert: bool = False) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, router: RouterMode = "linear", expert: bool = False, router_dim: int | None = None
+    ) -> None:
+        """``router_dim``: the width of what the router reads, when not the heads' ``dim`` (an offline probe whose
+        heads read more than the prompt's features; checkpoints keep one width)."""
         super().__init__()
         if num_heads < 1:
             raise ValueError("num_heads must be >= 1")
         self.dim, self.router_mode, self.expert = dim, router, expert
+        router_dim = dim if router_dim is None else router_dim
         self.num_heads = num_heads + int(expert)  # K outputs, the frozen expert included
         self.heads = nn.Linear(dim, num_heads, bias=False)  # H: (K, D), the learned heads
-        self.router = nn.Linear(dim, self.num_heads, bias=True)  # R: (K, D), b: (K,)
+        self.router = nn.Linear(router_dim, self.num_heads, bias=True)  # R: (K, D), b: (K,)
         nn.init.zeros_(self.router.weight)
         nn.init.zeros_(self.router.bias)
-        self.statement_router = nn.Linear(dim, self.num_heads, bias=False)  # S: (K, D)
+        self.statement_router = nn.Linear(router_dim, self.num_heads, bias=False)  # S: (K, D)
         nn.init.zeros_(self.statement_router.weight)
         if router == "none":
             self.router.weight.requires_grad_(False)

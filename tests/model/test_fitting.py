@@ -45,6 +45,13 @@ def test_fit_is_deterministic_for_a_seed():
     assert torch.equal(a.model.heads.weight, b.model.heads.weight)
 
 
+def test_the_router_reads_the_prompts_width_when_the_heads_read_more():
+    train, val = planted(50, seed=3)[0], planted(20, seed=4)[0]
+    narrow = lambda t: PairTensors(t.chosen, t.rejected, t.prompt[:, :2], t.group)  # noqa: E731
+    model = fit_mixture(narrow(train), narrow(val), FitConfig(num_heads=2, restarts=1, max_steps=20)).model
+    assert model.heads.weight.shape == (2, 6) and model.router.weight.shape == (2, 2)
+
+
 def test_group_ids_are_renumbered_and_counted():
     t = PairTensors(torch.zeros(3, 2), torch.zeros(3, 2), torch.tensor([[1.0, 0], [1.0, 0], [2.0, 0]]), torch.tensor([5, 5, 9]))
     assert t.num_groups == 2 and t.group_sizes().tolist() == [2, 1]

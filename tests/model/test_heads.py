@@ -35,6 +35,15 @@ def test_router_reads_the_prompt_embedding():
     assert torch.allclose(w, torch.tensor([[0.5, 0.5]]), atol=1e-6)
 
 
+def test_the_router_may_read_another_width_than_the_heads():
+    model = MixtureRewardModel(dim=3, num_heads=2, router_dim=1).requires_grad_(False)
+    model.heads.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    model.router.weight.copy_(torch.tensor([[1.0], [0.0]]))
+    assert model.statement_router.weight.shape == (2, 1)
+    r, w = model(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[math.log(3.0)]]))  # logits [ln 3, 0]
+    assert torch.allclose(r, torch.tensor([[1.0, 2.0]])) and torch.allclose(w, torch.tensor([[0.75, 0.25]]), atol=1e-6)
+
+
 def test_user_offset_shifts_logits():
     w = tiny_model().log_weights(torch.zeros(1, 3), offset=torch.tensor([-math.log(3.0), 0.0])).exp()
     assert torch.allclose(w, torch.tensor([[0.5, 0.5]]), atol=1e-6)
