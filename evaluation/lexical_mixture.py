@@ -100,14 +100,18 @@ def scored(fitted: Fitted, data: TrainingSet, vocabulary: Vocabulary | None, str
 
 
 def online_outcomes(labels: Scored, test: Scored, routing: RoutingConfig, users: int, n: int, seed: int = 0,
-                    ) -> torch.Tensor:
-    """(N_test,) share of ``users`` simulated users (each ``n`` labels drawn at random from ``labels``) for whom the
-    served score s = sum_k w_k r_k ranks the test pair's chosen response above the other."""
+                    label_prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """(N_test,) share of ``users`` simulated users (each ``n`` labels drawn at random from ``labels``, at most one
+    per prompt of ``label_prompts`` when given, as the HTTP evaluation teaches) for whom the served score
+    s = sum_k w_k r_k ranks the test pair's chosen response above the other (a tie is a miss)."""
     gen = torch.Generator().manual_seed(seed)
     out = torch.zeros(test.r_chosen.shape[0])
     for _ in range(users):
-        offset = torch.zeros(labels.r_chosen.shape[1])
-        for i in torch.randperm(labels.r_chosen.shape[0], generator=gen)[:n].tolist():
+        offset, seen = torch.zeros(labels.r_chosen.shape[1]), set()
+        order = torch.randperm(labels.r_chosen.shape[0], generator=gen).tolist()
+        if label_prompts is not None:
+            order = [i for i in order if label_prompts[i] not in seen and not seen.add(label_prompts[i])]
+        for i in order[:n]:
             offset = update_offset(offset, labels.prior[i], labels.r_chosen[i], labels.r_rejected[i], routing)
         w = torch.softmax(test.prior + offset, -1)
         out += ((w * (test.r_chosen - test.r_rejected)).sum(-1) > 0).float() / users
@@ -147,15 +151,18 @@ def report(fitted: Fitted, val_set: TrainingSet, train_set: TrainingSet, test_se
     for n in LABELS:
         dsp_users, hh_values = {}, {}
         for u in sorted(set(types)):
-            label_rows = torch.tensor([i for i, t in enumerate(train_set.user_types) if t == u])
+            # a label is a pair of two different texts (the service refuses one text twice), one per prompt
+            label_rows = [i for i, (t, pair) in enumerate(zip(train_set.user_types, train_set.pairs))
+                          if t == u and pair.chosen != pair.rejected]
+            label_prompts = [train_set.pairs[i].prompt for i in label_rows]
             test_rows = torch.tensor([i for i, t in enumerate(types) if t == u])
-            labels, test = _take(train_scored, label_rows), _take(test_scored, test_rows)
+            labels, test = _take(train_scored, torch.tensor(label_rows)), _take(test_scored, test_rows)
             if u.startswith("dsp/"):  # top-1 is all-or-nothing per user: average it over users, not pairs
-                dsp_users[u] = torch.stack([top1_of_five(online_outcomes(labels, test, routing, 1, n, seed=s),
+                dsp_users[u] = torch.stack([top1_of_five(online_outcomes(labels, test, routing, 1, n, s, label_prompts),
                                                          [prompts[i] for i in test_rows.tolist()])[0]
                                             for s in range(users)]).mean(0)
             else:
-                hh_values[u] = online_outcomes(labels, test, routing, users, n)
+                hh_values[u] = online_outcomes(labels, test, routing, users, n, label_prompts=label_prompts)
         out[f"dsp_top1_{n}_labels"] = _interval_by_query(dsp_users, test_set)
         out[f"dsp_top1_{n}_labels_by_type"] = {u: round(float(v.mean()), 4) for u, v in dsp_users.items()}
         out[f"relabeled_hh_{n}_labels_by_type"] = {u: round(float(v.mean()), 4) for u, v in hh_values.items()}

@@ -71,6 +71,9 @@ STATEMENT_ROUTER = "statement_router.weight"  # optional: checkpoints before it 
 
 
 def save_checkpoint(directory: Path, model: MixtureRewardModel, config: CheckpointConfig) -> Path:
+    if model.router.in_features != model.dim:  # loading reads one width: never write what it would refuse
+        raise CheckpointError(f"the router reads {model.router.in_features} features and the heads {model.dim}: "
+                              "a checkpoint keeps one width")
     directory = Path(directory)
     make_directory(directory)
     tensors = {

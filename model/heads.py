@@ -3,9 +3,9 @@
 Shapes: B batch, K heads, D embedding size.
 
     rewards  r = H e               H: (K, D), no bias       e: (B, D) response embedding
-    weights  w = softmax(R p + b + u)   R: (K, D), b: (K,)  p: (B, D) prompt embedding
+    weights  w = softmax(R p + b + u)   R: (K, P), b: (K,)  p: (B, P) prompt embedding (P = D in checkpoints)
                                                             u: (B, K) per-user offset (0 for the prior)
-    statement logits  S q          S: (K, D), no bias       q: (B, D) emb(stated context) - emb(neutral
+    statement logits  S q          S: (K, P), no bias       q: (B, P) emb(stated context) - emb(neutral
                                    statement); the service adds them to u when a user states a context
                                    (model.personal_scoring.with_stated_context). Zero until model.fit_router
                                    fits it, so older checkpoints read the statement only through R.
@@ -29,7 +29,8 @@ RouterMode = Literal["linear", "none"]
 
 class MixtureRewardModel(nn.Module):
     def __init__(
-        self, dim: int, num_heads: int, router: RouterMode = "linear", expert: bool = False, router_dim: int | None = None
+        self, dim: int, num_heads: int, router: RouterMode = "linear", expert: bool = False,
+        router_dim: int | None = None,
     ) -> None:
         """``router_dim``: the width of what the router reads, when not the heads' ``dim`` (an offline probe whose
         heads read more than the prompt's features; checkpoints keep one width)."""
@@ -40,10 +41,10 @@ class MixtureRewardModel(nn.Module):
         router_dim = dim if router_dim is None else router_dim
         self.num_heads = num_heads + int(expert)  # K outputs, the frozen expert included
         self.heads = nn.Linear(dim, num_heads, bias=False)  # H: (K, D), the learned heads
-        self.router = nn.Linear(router_dim, self.num_heads, bias=True)  # R: (K, D), b: (K,)
+        self.router = nn.Linear(router_dim, self.num_heads, bias=True)  # R: (K, P), b: (K,)
         nn.init.zeros_(self.router.weight)
         nn.init.zeros_(self.router.bias)
-        self.statement_router = nn.Linear(router_dim, self.num_heads, bias=False)  # S: (K, D)
+        self.statement_router = nn.Linear(router_dim, self.num_heads, bias=False)  # S: (K, P)
         nn.init.zeros_(self.statement_router.weight)
         if router == "none":
             self.router.weight.requires_grad_(False)

@@ -6,7 +6,8 @@ import math
 import torch
 
 from evaluation.lexical_features import fit_vocabulary
-from evaluation.lexical_mixture import Scored, fit, online_outcomes, report, top1_of_five, with_words
+from evaluation.lexical_mixture import (Scored, _interval_by_query, _top1, fit, online_outcomes, report, top1_of_five,
+                                        with_words)
 from model.data import PreferencePair
 from model.fitting import FitConfig, PairTensors
 from model.routing import RoutingConfig
@@ -42,6 +43,32 @@ def test_online_outcomes_with_no_labels_follow_the_prior_and_one_label_moves_the
     # one label where head 0 is right (margin +4) and head 1 wrong (-4): the mirror step moves weight to head 0
     labels = Scored(torch.tensor([[4.0, 0.0]]), torch.tensor([[0.0, 4.0]]), torch.zeros(1, 2))
     assert online_outcomes(labels, test, routing, users=2, n=1).tolist() == [1.0]
+
+
+def test_labels_come_one_per_prompt_when_prompts_are_given():
+    # three labels on prompt "a" that favour head 1, one on "b" that favours head 0; the test pair: head 1 is right
+    labels = Scored(torch.tensor([[0.0, 4.0]] * 3 + [[4.0, 0.0]]), torch.tensor([[4.0, 0.0]] * 3 + [[0.0, 4.0]]),
+                    torch.zeros(4, 2))
+    test = Scored(torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2))
+    hedge = RoutingConfig(tau=1.0, mode="hedge")  # additive in the labels: the order cannot matter
+    # all four labels: three "a"s outweigh the "b", head 1 leads, the pair is right for every user
+    assert online_outcomes(labels, test, hedge, users=5, n=4).tolist() == [1.0]
+    # one label per prompt: one "a" and the "b" cancel exactly, uniform weights tie the pair: a miss for every user
+    assert online_outcomes(labels, test, hedge, users=5, n=4, label_prompts=["a", "a", "a", "b"]).tolist() == [0.0]
+
+
+def test_top1_and_query_intervals_line_up_values_with_their_types_and_queries():
+    # type x: queries p, q both right; type y: query p right, query r wrong (one of its four pairs)
+    types = ["dsp/x"] * 8 + ["dsp/y"] * 8
+    prompts = ["p"] * 4 + ["q"] * 4 + ["p"] * 4 + ["r"] * 4
+    values = torch.tensor([1.0] * 8 + [1.0] * 4 + [1.0, 0.0, 1.0, 1.0])
+    assert _top1(values, list(range(16)), types, prompts)["value"] == 0.75  # mean of x 1.0 and y 0.5
+
+    class Set:  # what _interval_by_query reads of a TrainingSet
+        user_types, pairs = types, [PreferencePair(p, "c", "r", "t", "dsp") for p in prompts]
+
+    per_type = {"dsp/x": torch.tensor([1.0, 0.5]), "dsp/y": torch.tensor([0.0, 0.25])}  # per query, in order
+    assert _interval_by_query(per_type, Set())["value"] == 0.4375  # (0.75 + 0.125) / 2
 
 
 def _toy_set(queries: int, seed: int, gen: torch.Generator) -> TrainingSet:

@@ -45,6 +45,13 @@ def test_statement_router_round_trips_and_reads_as_zeros_when_absent(tmp_path):
     assert torch.equal(loaded.statement_router.weight, original.statement_router.weight)
 
 
+def test_a_router_of_another_width_than_the_heads_is_never_written(tmp_path):
+    model = MixtureRewardModel(dim=3, num_heads=2, router_dim=2)
+    with pytest.raises(CheckpointError, match="router reads 2 features and the heads 3"):
+        save_checkpoint(tmp_path, model, CheckpointConfig(backbone=asdict(INFO), num_heads=2, dim=3, version="t"))
+    assert not (tmp_path / WEIGHTS_FILE).exists()
+
+
 def test_wrong_embedding_size_is_refused_naming_both_sizes(tmp_path):
     saved(tmp_path)
     with pytest.raises(CheckpointError, match=r"embedding size mismatch.*d=3.*d=5"):
