@@ -17,7 +17,7 @@ bootstrap interval over test prompts. Nothing here is shipped or chosen for the 
 personalization bar asks more than heads on the backbone's features reach (one linear fit: not a bound).
 
     .venv/bin/python -m evaluation.feature_ceiling [--views mean,response,max,mean+response,mean+max,mean+lexical]
-        [--backbone LOCAL_PATH]   # another encoder: does it lift the ceiling? (9 min on 2 CPU cores; mpnet-base: 36)
+        [--backbone LOCAL_PATH]   # another encoder? (views mean,mean+lexical: 9 min on 2 CPU cores, mpnet-base 36)
 """
 
 from __future__ import annotations
